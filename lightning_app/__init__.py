@@ -1,0 +1,1 @@
+"""The command-line application: `python main.py {fit,validate,test,predict}`."""

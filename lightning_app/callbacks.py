@@ -1,0 +1,99 @@
+"""Callbacks every run gets from the CLI: a start-of-fit summary, a checkpoint on Ctrl-C, run configs kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.utilities import rank_zero_info
+
+
+class FitSummary(L.Callback):
+    """Logs trainable parameters and the effective batch size (micro-batch x accumulation x devices) at fit start.
+
+    Both go to the console and to the logger (`train/effective_batch_size`, `train/trainable_parameters`), so a
+    learning rate can always be read against the batch it was tuned for.
+    """
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+        micro_batch = getattr(trainer.datamodule, "batch_size", None)
+        pl_module.effective_batch_size = None
+        summary = f"Trainable parameters: {trainable:,}"
+        if micro_batch is not None:
+            effective = micro_batch * trainer.accumulate_grad_batches * trainer.world_size
+            pl_module.effective_batch_size = effective
+            summary += (f" | effective batch size {effective} = batch {micro_batch} x accumulation "
+                        f"{trainer.accumulate_grad_batches} x devices {trainer.world_size}")
+        rank_zero_info(summary)
+        for logger in trainer.loggers:
+            metrics = {"train/trainable_parameters": float(trainable)}
+            if pl_module.effective_batch_size is not None:
+                metrics["train/effective_batch_size"] = float(pl_module.effective_batch_size)
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+
+class CheckpointOnInterrupt(L.Callback):
+    """On Ctrl-C, writes `last.ckpt` beside the run's other checkpoints, so `--ckpt_path last` resumes from the
+    exact optimizer step where the run stopped instead of from the last end-of-epoch checkpoint."""
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        callback = trainer.checkpoint_callback
+        if not isinstance(exception, KeyboardInterrupt) or callback is None or trainer.state.fn != "fit":
+            return
+        path = Path(callback.dirpath) / "last.ckpt"
+        trainer.save_checkpoint(path)
+        rank_zero_info(f"Interrupted at step {trainer.global_step}; saved {path}. Resume with --ckpt_path last.")
+
+
+class SaveRunConfig(SaveConfigCallback):
+    """Saves the resolved config into the run directory; a resumed run adds `config.resume1.yaml`, ... instead
+    of overwriting the original."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not self.already_saved and trainer.is_global_zero and trainer.log_dir:
+            log_dir, attempt = Path(trainer.log_dir), 0
+            while (log_dir / self.config_filename).exists():
+                attempt += 1
+                self.config_filename = f"config.resume{attempt}.yaml"
+        super().setup(trainer, pl_module, stage)
+
+
+class FillMaskSamples(L.Callback):
+    """Prints fill-mask predictions for the data module's `predict_sentences` when fit ends, and logs them as
+    TensorBoard text after every validation, so a run's progress can be read as well as plotted.
+
+    Args:
+        top_k: candidates shown per [MASK].
+    """
+
+    def __init__(self, top_k: int = 5):
+        self.top_k = top_k
+
+    def _samples(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[str]:
+        datamodule = trainer.datamodule
+        tokenizer = datamodule.tokenizer
+        encoded = tokenizer(datamodule.predict_sentences, padding=True, return_tensors="pt").to(pl_module.device)
+        was_training = pl_module.training
+        pl_module.eval()
+        results = pl_module.fill_mask(encoded["input_ids"], encoded["attention_mask"], tokenizer, self.top_k)
+        pl_module.train(was_training)
+        lines = []
+        for sentence, result in zip(datamodule.predict_sentences, results):
+            for candidates in result["masks"]:
+                lines.append(f"{sentence} -> " + ", ".join(f"{tok} ({p:.3f})" for tok, p in candidates))
+        return lines
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        text = "\n\n".join(self._samples(trainer, pl_module))
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_text"):
+                experiment.add_text("samples/fill_mask", text, global_step=trainer.global_step)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            rank_zero_info("Fill-mask after training:\n  " + "\n  ".join(self._samples(trainer, pl_module)))

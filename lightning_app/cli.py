@@ -1,0 +1,75 @@
+"""The LightningCLI behind `main.py`: a YAML (or flags) picks the model and data classes by `class_path`.
+
+    python main.py fit --config configs/custom_mlm.yaml
+    python main.py validate --config configs/custom_mlm.yaml --ckpt_path best
+    python main.py fit --config configs/custom_mlm.yaml --ckpt_path last      # resume an interrupted run
+    python main.py fit --config configs/custom_mlm.yaml --print_config         # every option, documented
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+
+from lightning_app.callbacks import CheckpointOnInterrupt, FitSummary, SaveRunConfig
+from lightning_app.errors import ConfigError
+from lightning_app.run_dirs import find_checkpoint
+
+
+class BertCLI(LightningCLI):
+    """LightningCLI with subclass mode for model and data, run-aware `--ckpt_path last|best`, and early checks."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs):
+        super().__init__(
+            model_class=L.LightningModule,
+            datamodule_class=L.LightningDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_callback=SaveRunConfig,
+            seed_everything_default=42,
+            args=args,
+            run=run,
+            **kwargs,
+        )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        accumulate = config.trainer.get("accumulate_grad_batches", 1)
+        if accumulate is None or int(accumulate) < 1:
+            raise ConfigError(f"--trainer.accumulate_grad_batches={accumulate} must be at least 1 (1 = no "
+                              "accumulation); pass a positive integer.")
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path in ("last", "best"):
+            path, version = find_checkpoint(self._run_root(config), ckpt_path)
+            config.ckpt_path = str(path)
+            if self.subcommand == "fit":  # keep logging into the run being resumed
+                config.trainer.logger.init_args.version = int(version.name.split("_")[1])
+        elif ckpt_path is not None and not Path(ckpt_path).is_file():
+            raise ConfigError(f"--ckpt_path {ckpt_path} does not exist; pass an existing .ckpt file, or `last`/"
+                              "`best` for the newest run of this config.")
+
+    @staticmethod
+    def _run_root(config) -> Path:
+        logger = config.trainer.get("logger")
+        init = getattr(logger, "init_args", None)
+        if init is None or "save_dir" not in init:
+            raise ConfigError("--ckpt_path last|best needs a TensorBoardLogger in the config (trainer.logger) to know "
+                              "where the run lives; pass the path of a .ckpt file instead.")
+        return Path(init.save_dir) / (init.get("name") or "lightning_logs")
+
+    def instantiate_trainer(self, **kwargs) -> L.Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.extend([FitSummary(), CheckpointOnInterrupt()])
+        return trainer
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> BertCLI:
+    """Entry point of `main.py`; tests call it with an argument list (or `run=False` to only build objects)."""
+    try:
+        return BertCLI(args=args, run=run)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

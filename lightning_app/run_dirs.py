@@ -1,0 +1,47 @@
+"""Find a run's checkpoints from `--ckpt_path last|best`, across separate invocations of the CLI.
+
+Lightning resolves "last"/"best" only inside the process that trained. Here a new process looks in the newest
+`<save_dir>/<name>/version_*/checkpoints/` of the configured TensorBoard logger, and a resumed `fit` continues
+logging into that same version directory instead of starting a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from lightning_app.errors import ConfigError
+
+
+def versions(run_root: Path) -> list[Path]:
+    """`version_N` directories under `run_root`, oldest first."""
+    found = [p for p in run_root.glob("version_*") if re.fullmatch(r"version_\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+
+def find_checkpoint(run_root: Path, which: str) -> tuple[Path, Path]:
+    """(checkpoint file, its version dir) for `which` in {"last", "best"} of the newest run that has one."""
+    for version in reversed(versions(run_root)):
+        last = version / "checkpoints" / "last.ckpt"
+        if not last.exists():
+            continue
+        if which == "last":
+            return last, version
+        best = _best_from(last)
+        if best is not None:
+            return best, version
+    raise ConfigError(f"--ckpt_path {which}: no checkpoint found under {run_root}/version_*/checkpoints; train first "
+                      "with `fit`, or pass the path of a .ckpt file.")
+
+
+def _best_from(last: Path) -> Path | None:
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    for key, value in state.get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
+            best = Path(value["best_model_path"])
+            if not best.is_absolute() and not best.exists():
+                best = last.parent / best.name
+            return best if best.exists() else None
+    return None

@@ -1,0 +1,43 @@
+"""Shared fixtures: real data from ../shared/data, a tiny BERT config, an isolated cache, offline Hub."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+# Tiny from-scratch BERT over the embedded bert-base-uncased vocabulary: fast enough for CPU tests.
+TINY_BERT = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "intermediate_size": 64, "vocab_size": 30522, "max_position_embeddings": 64}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_and_cached(tmp_path_factory):
+    os.environ["HF_HUB_OFFLINE"] = "1"  # CI has no Hub; tests must never wait on it
+    os.environ["LBT_CACHE_DIR"] = str(tmp_path_factory.mktemp("tokenized-cache"))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data folder {SHARED_DATA} is missing; CI runs with ../shared beside the project")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def tiny_bert() -> dict:
+    return dict(TINY_BERT)
+
+
+@pytest.fixture
+def small_text(tmp_path, shared_data) -> Path:
+    """The first 120 non-blank lines of the real custom-text corpus, as a user's small .txt file."""
+    lines = [ln for ln in (shared_data / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
+    path = tmp_path / "small.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path

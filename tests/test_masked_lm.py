@@ -1,0 +1,89 @@
+"""MaskedLanguageModel: loading the embedded encoder, sparse = dense, token-weighted perplexity, clear errors."""
+
+import math
+
+import lightning as L
+import pytest
+import torch
+import torch.nn.functional as F
+
+from data_modules import CustomTextDataModule
+from lightning_app.errors import ConfigError
+from models import MaskedLanguageModel
+from models.mlm_backbone import masked_logits
+
+
+def test_embedded_encoder_gets_tied_fresh_head(caplog):
+    with caplog.at_level("INFO"):
+        model = MaskedLanguageModel()
+    bert = model.model
+    assert bert.config.hidden_size == 384 and bert.config.num_hidden_layers == 6
+    assert bert.get_output_embeddings().weight is bert.get_input_embeddings().weight
+    assert "no MLM head" in caplog.text and "tied to the word embeddings" in caplog.text
+
+
+def test_sparse_head_equals_dense(tiny_bert):
+    torch.manual_seed(0)
+    model = MaskedLanguageModel(model_config=tiny_bert).model.eval()
+    ids = torch.randint(1000, 30000, (4, 24))
+    attention = torch.ones_like(ids)
+    attention[1, 20:] = 0
+    labels = torch.full_like(ids, -100)
+    labels[:, 3:7] = ids[:, 3:7]
+    sparse_logits, sparse_targets = masked_logits(model, ids, attention, labels, sparse=True)
+    dense_logits, dense_targets = masked_logits(model, ids, attention, labels, sparse=False)
+    assert sparse_logits.shape == (16, 30522)
+    torch.testing.assert_close(sparse_logits, dense_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(F.cross_entropy(sparse_logits, sparse_targets),
+                               F.cross_entropy(dense_logits, dense_targets))
+
+
+def test_validation_perplexity_is_token_weighted(small_text, tiny_bert):
+    L.seed_everything(0)
+    model = MaskedLanguageModel(model_config=tiny_bert)
+    dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=30, line_by_line=True,
+                              max_seq_length=32, batch_size=4)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    metrics = trainer.validate(model, datamodule=dm, verbose=False)[0]
+    # hand computation: sum of CE over every masked token / number of masked tokens
+    total, count = 0.0, 0
+    model.eval()
+    for batch in dm.val_dataloader():
+        batch = dm.on_before_batch_transfer(batch, 0)
+        logits, targets = masked_logits(model.model, batch["input_ids"], batch["attention_mask"], batch["labels"])
+        total += F.cross_entropy(logits, targets, reduction="sum").item()
+        count += targets.numel()
+    assert math.isclose(metrics["val/loss"], total / count, rel_tol=1e-5)
+    assert math.isclose(metrics["val/perplexity"], math.exp(total / count), rel_tol=1e-5)
+    again = trainer.validate(model, datamodule=dm, verbose=False)[0]
+    assert again["val/perplexity"] == metrics["val/perplexity"]  # fixed evaluation masks
+
+
+def test_fast_dev_run_trains(small_text, tiny_bert):
+    model = MaskedLanguageModel(model_config=tiny_bert, learning_rate=1e-3)
+    dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
+    before = model.model.bert.embeddings.word_embeddings.weight.clone()
+    L.Trainer(fast_dev_run=2, accelerator="cpu", logger=False).fit(model, datamodule=dm)
+    assert not torch.equal(before, model.model.bert.embeddings.word_embeddings.weight)
+
+
+def test_max_seq_length_above_position_limit(small_text, tiny_bert):
+    model = MaskedLanguageModel(model_config=tiny_bert)  # 64 positions
+    dm = CustomTextDataModule(train_file=str(small_text), max_seq_length=128)
+    with pytest.raises(ConfigError, match="exceeds the model's 64 position embeddings"):
+        L.Trainer(fast_dev_run=1, accelerator="cpu", logger=False).fit(model, datamodule=dm)
+
+
+def test_unknown_model_path():
+    with pytest.raises(ConfigError, match="--model.pretrained_model='./no/such/model' is not a model directory"):
+        MaskedLanguageModel(pretrained_model="./no/such/model")
+
+
+def test_unreachable_hub_id_fails_in_one_sentence():
+    with pytest.raises(ConfigError, match="Hub is unreachable; download it .* pass --model.pretrained_model"):
+        MaskedLanguageModel(pretrained_model="google-bert/bert-base-uncased")
+
+
+def test_directory_without_config(tmp_path):
+    with pytest.raises(ConfigError, match="without config.json"):
+        MaskedLanguageModel(pretrained_model=str(tmp_path))

@@ -1,0 +1,98 @@
+"""CustomTextDataModule: splits, blocks, caching, and the bad inputs users actually give it."""
+
+import pytest
+
+from data_modules import CustomTextDataModule
+from lightning_app.errors import ConfigError
+
+
+def _setup(**kwargs) -> CustomTextDataModule:
+    datamodule = CustomTextDataModule(**kwargs)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def test_seeded_split_sizes_and_blocks(small_text):
+    dm = _setup(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
+    train, val = dm.splits["train"], dm.splits["validation"]
+    assert all(len(ids) <= 32 for ids in train["input_ids"])
+    assert all(ids[0] == dm.tokenizer.cls_token_id and ids[-1] == dm.tokenizer.sep_token_id
+               for ids in train["input_ids"])
+    assert sum(len(ids) == 32 for ids in train["input_ids"]) >= len(train) - 1  # only the last block is shorter
+    again = _setup(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
+    assert again.splits["validation"]["input_ids"] == val["input_ids"]
+
+
+def test_line_by_line_keeps_every_line(small_text):
+    dm = _setup(train_file=str(small_text), validation_split_percentage=25, line_by_line=True)
+    assert len(dm.splits["train"]) + len(dm.splits["validation"]) == 120
+    assert len(dm.splits["validation"]) == 30
+
+
+def test_grouping_keeps_all_tokens(small_text):
+    dm = _setup(train_file=str(small_text), validation_file=str(small_text), max_seq_length=16)
+    lines = [ln.strip() for ln in small_text.read_text().splitlines() if ln.strip()]
+    expected = sum(len(ids) for ids in dm.tokenizer(lines, add_special_tokens=False)["input_ids"])
+    assert sum(len(ids) - 2 for ids in dm.splits["train"]["input_ids"]) == expected
+
+
+def test_cache_is_reused_and_invalidated_by_edits(small_text):
+    first = _setup(train_file=str(small_text), validation_split_percentage=20)
+    second = _setup(train_file=str(small_text), validation_split_percentage=20)
+    assert second.splits["train"].cache_files == first.splits["train"].cache_files  # same on-disk cache
+    small_text.write_text(small_text.read_text() + "A new line the cache has never seen.\n")
+    edited = _setup(train_file=str(small_text), validation_split_percentage=20)
+    assert edited.splits["train"].cache_files != first.splits["train"].cache_files
+
+
+def test_resolves_shared_data_without_options():
+    dm = _setup(validation_split_percentage=20, line_by_line=True)
+    assert (len(dm.splits["train"]), len(dm.splits["validation"])) == (1200, 300)  # the 1,500-line corpus
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    (b"", "is empty"),
+    (b"\n\n  \n", "is empty"),
+    (b"good line\nbad \xff\xfe line\n", "line 2 is not valid UTF-8"),
+    (b"\x00\x01\x02binary", "looks binary"),
+])
+def test_bad_train_files(tmp_path, content, message):
+    path = tmp_path / "train.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as error:
+        _setup(train_file=str(path))
+    assert "--data.train_file" in str(error.value)
+
+
+def test_crlf_and_bom_are_read(tmp_path):
+    path = tmp_path / "windows.txt"
+    path.write_bytes("\ufeffFirst line of text here.\r\nSecond line of text.\r\n".encode())
+    dm = _setup(train_file=str(path), validation_file=str(path), line_by_line=True)
+    assert dm.tokenizer.decode(dm.splits["train"][0]["input_ids"][1:-1]) == "first line of text here."
+
+
+def test_empty_validation_split(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text("one line\nanother line\n")
+    with pytest.raises(ConfigError, match="empty validation split"):
+        _setup(train_file=str(path), validation_split_percentage=5, line_by_line=True)
+
+
+@pytest.mark.parametrize("percentage", [0, 100, -5, 150])
+def test_split_percentage_out_of_range(percentage):
+    with pytest.raises(ConfigError, match="validation_split_percentage"):
+        CustomTextDataModule(validation_split_percentage=percentage)
+
+
+def test_max_seq_length_above_tokenizer_limit(small_text):
+    with pytest.raises(ConfigError, match="--data.max_seq_length=1024 exceeds the tokenizer's limit of 512"):
+        _setup(train_file=str(small_text), max_seq_length=1024)
+
+
+@pytest.mark.parametrize("kwargs, option", [({"batch_size": 0}, "batch_size"), ({"mlm_probability": 1.5},
+                                             "mlm_probability"), ({"max_seq_length": 0}, "max_seq_length")])
+def test_invalid_numbers(kwargs, option):
+    with pytest.raises(ConfigError, match=option):
+        CustomTextDataModule(**kwargs)
