@@ -13,9 +13,11 @@ from pathlib import Path
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from data_modules.base import default_cache_dir, load_tokenizer
 from data_modules.collators import PaddingCollator, TokenMasker
+from data_modules.samplers import ResumableShuffleSampler
 from lightning_app.errors import ConfigError
 
 EVAL_EPOCH = -1  # the "epoch" evaluation masks are drawn for: one fixed mask per example, forever
@@ -105,13 +107,17 @@ class MaskedLMDataModule(L.LightningDataModule):
         if not self.splits:
             self.splits = self.build_splits()
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> StatefulDataLoader:
+        """A resumable loader: its position and shuffle order are saved in checkpoints, so a run restarted
+        mid-epoch continues with the very next batch (Lightning restores `state_dict()` of stateful loaders)."""
         if split not in self.splits:
             raise ConfigError(f"this data module has no {split} split; pass --data.{split}_file.")
-        return DataLoader(IndexedExamples(self.splits[split]), batch_size=batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-                          collate_fn=PaddingCollator(self.tokenizer.pad_token_id, self.pad_to_multiple_of),
-                          pin_memory=torch.cuda.is_available())
+        examples = IndexedExamples(self.splits[split])
+        sampler = ResumableShuffleSampler(examples, self.seed) if shuffle else None
+        return StatefulDataLoader(examples, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
+                                  persistent_workers=self.num_workers > 0,
+                                  collate_fn=PaddingCollator(self.tokenizer.pad_token_id, self.pad_to_multiple_of),
+                                  pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, shuffle=True)

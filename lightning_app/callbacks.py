@@ -1,12 +1,15 @@
-"""Callbacks every run gets from the CLI: a start-of-fit summary, a checkpoint on Ctrl-C, run configs kept."""
+"""Callbacks the CLI adds to every run: fit summary, Ctrl-C checkpoint, saved configs, seeding, loss guard, speed."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
+import torch
 from lightning.pytorch.cli import SaveConfigCallback
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 
 class FitSummary(L.Callback):
@@ -97,3 +100,85 @@ class FillMaskSamples(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             rank_zero_info("Fill-mask after training:\n  " + "\n  ".join(self._samples(trainer, pl_module)))
+
+
+class DeterministicStepSeed(L.Callback):
+    """Reseeds the global RNGs before every training batch from (seed, optimizer step, micro-batch, rank).
+
+    Dropout and any other global-RNG draw then depend only on where the run is, not on its history, so a run
+    resumed from any checkpoint takes exactly the same random decisions as one that never stopped.
+    """
+
+    def __init__(self, seed: int = 42):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        step_seed = hash((self.seed, trainer.global_step, batch_idx, trainer.global_rank)) % (2**63 - 1)
+        torch.manual_seed(step_seed)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf loss and the guard was set to stop."""
+
+
+class NonFiniteLossGuard(L.Callback):
+    """Stops the run (or skips the optimizer step) when the training loss is NaN or infinite.
+
+    Stopping raises before the bad step is applied and before any checkpoint is written, so the last checkpoint on
+    disk is the last good one; the message names the step and batch.
+
+    Args:
+        action: "stop" ends the run with a message; "skip" drops that optimizer step's gradients and goes on.
+    """
+
+    def __init__(self, action: Literal["stop", "skip"] = "stop"):
+        self.action = action
+        self.skipped = 0
+        self._bad_batch: int | None = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        self._batch_idx = batch_idx
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        if torch.isfinite(loss).all():
+            return
+        where = f"step {trainer.global_step} (epoch {trainer.current_epoch}, batch {self._batch_idx})"
+        if self.action == "stop":
+            last = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none written yet"
+            raise NonFiniteLossError(f"train/loss is {loss.item()} at {where}; stopped before applying it (last good "
+                                     f"checkpoint: {last}). Lower the learning rate, check the data, or pass "
+                                     "--nonfinite_loss.action skip.")
+        self._bad_batch = self._batch_idx
+        self.skipped += 1
+        rank_zero_warn(f"train/loss is {loss.item()} at {where}; skipping this optimizer step.")
+
+    def on_after_backward(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._bad_batch is not None:
+            for parameter in pl_module.parameters():
+                parameter.grad = None  # AdamW leaves parameters without gradients untouched
+            self._bad_batch = None
+
+
+class TokensPerSecond(L.Callback):
+    """Shows training throughput (non-padding tokens per second) in the progress bar and logs
+    `train/tokens_per_s`, averaged over each `log_every_n_steps` window (one host sync per window)."""
+
+    def __init__(self):
+        self._tokens = None
+        self._started = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if self._started is None:
+            self._started = time.perf_counter()
+        mask = batch.get("attention_mask") if isinstance(batch, dict) else None
+        count = mask.sum() if mask is not None else None
+        if count is not None:
+            self._tokens = count if self._tokens is None else self._tokens + count
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        if self._tokens is None or (batch_idx + 1) % max(1, trainer.log_every_n_steps) != 0:
+            return
+        elapsed = time.perf_counter() - self._started
+        pl_module.log("train/tokens_per_s", float(self._tokens) / max(elapsed, 1e-9), prog_bar=True)
+        self._tokens, self._started = None, None

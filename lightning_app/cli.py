@@ -4,6 +4,7 @@
     python main.py validate --config configs/custom_mlm.yaml --ckpt_path best
     python main.py fit --config configs/custom_mlm.yaml --ckpt_path last      # resume an interrupted run
     python main.py fit --config configs/custom_mlm.yaml --print_config         # every option, documented
+    python main.py report runs/custom_mlm/version_0                            # final metrics + curves.png
 """
 
 from __future__ import annotations
@@ -12,11 +13,21 @@ import sys
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from lightning_app.callbacks import CheckpointOnInterrupt, FitSummary, SaveRunConfig
+from lightning_app.callbacks import (
+    CheckpointOnInterrupt,
+    DeterministicStepSeed,
+    FitSummary,
+    NonFiniteLossError,
+    NonFiniteLossGuard,
+    SaveRunConfig,
+    TokensPerSecond,
+)
+from lightning_app.checkpoint_io import AtomicCheckpointIO
 from lightning_app.errors import ConfigError
-from lightning_app.run_dirs import find_checkpoint
+from lightning_app.run_dirs import find_checkpoint, refuse_to_overwrite
 
 
 class BertCLI(LightningCLI):
@@ -35,6 +46,9 @@ class BertCLI(LightningCLI):
             **kwargs,
         )
 
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(NonFiniteLossGuard, "nonfinite_loss")
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
         accumulate = config.trainer.get("accumulate_grad_batches", 1)
@@ -50,6 +64,8 @@ class BertCLI(LightningCLI):
         elif ckpt_path is not None and not Path(ckpt_path).is_file():
             raise ConfigError(f"--ckpt_path {ckpt_path} does not exist; pass an existing .ckpt file, or `last`/"
                               "`best` for the newest run of this config.")
+        if self.subcommand == "fit" and ckpt_path is None:
+            refuse_to_overwrite(config.trainer)
 
     @staticmethod
     def _run_root(config) -> Path:
@@ -62,14 +78,27 @@ class BertCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.extend([FitSummary(), CheckpointOnInterrupt()])
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        seed = config.get("seed_everything")
+        trainer.callbacks.extend([FitSummary(), CheckpointOnInterrupt(), TokensPerSecond(),
+                                  DeterministicStepSeed(seed if isinstance(seed, int) else 0)])
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> BertCLI:
     """Entry point of `main.py`; tests call it with an argument list (or `run=False` to only build objects)."""
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["report"]:
+        from lightning_app.report import report_main
+
+        return report_main(argv[1:])
     try:
         return BertCLI(args=args, run=run)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -45,3 +45,24 @@ def _best_from(last: Path) -> Path | None:
                 best = last.parent / best.name
             return best if best.exists() else None
     return None
+
+
+def refuse_to_overwrite(trainer_config) -> None:
+    """A fresh `fit` must not write into a directory that already holds another run's checkpoints or logs.
+
+    TensorBoardLogger picks a new `version_N` by itself; this catches an explicit `version` or a fixed
+    `ModelCheckpoint.dirpath` that would otherwise mix two runs' files (or replace `last.ckpt`).
+    """
+    logger = trainer_config.get("logger")
+    init = getattr(logger, "init_args", None)
+    if init is not None and init.get("version") is not None and "save_dir" in init:
+        version = init.version if isinstance(init.version, str) else f"version_{init.version}"
+        run_dir = Path(init.save_dir) / (init.get("name") or "lightning_logs") / version
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            raise ConfigError(f"--trainer.logger.init_args.version: {run_dir} already holds a run; drop the version "
+                              "to start a new one, or pass --ckpt_path last to resume it.")
+    for callback in trainer_config.get("callbacks") or []:
+        dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
+        if dirpath and Path(dirpath).is_dir() and any(Path(dirpath).glob("*.ckpt")):
+            raise ConfigError(f"ModelCheckpoint dirpath {dirpath} already holds checkpoints of another run; choose a "
+                              "new dirpath, or pass --ckpt_path last to resume that run.")

@@ -63,6 +63,10 @@ def adamw_with_linear_schedule(module, learning_rate: float, weight_decay: float
     on_cuda = all(p.is_cuda for group in groups for p in group["params"])
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=on_cuda or None)
     total = int(module.trainer.estimated_stepping_batches)
+    # Estimating builds the train loader before a checkpoint's loader state (its position within the epoch) is
+    # restored, and Lightning would then reuse that fresh loader. Dropping it makes fit build it again and restore
+    # the saved position: without this, a mid-epoch resume silently replays the epoch from its first batch.
+    module.trainer.fit_loop._combined_loader = None
     scheduler = linear_schedule_with_warmup(optimizer, total, warmup_steps_for(total, warmup_steps, warmup_ratio))
     return {"optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"}}

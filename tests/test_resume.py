@@ -1,0 +1,120 @@
+"""Nothing lost: SIGKILL mid-epoch + `--ckpt_path last` ends with exactly the weights of an uninterrupted run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lightning_app.cli import cli_main
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path: Path, save_dir: Path, tiny_bert: dict, small_text: Path, extra_callbacks=()) -> Path:
+    """custom_mlm.yaml shrunk to a tiny model; last.ckpt every 2 optimizer steps; dropout on (tests RNG restore)."""
+    config = yaml.safe_load((PROJECT_ROOT / "configs" / "custom_mlm.yaml").read_text())
+    trainer = config["trainer"]
+    trainer.update(max_steps=11, max_epochs=100, num_sanity_val_steps=0, log_every_n_steps=1,
+                   enable_progress_bar=False)
+    trainer["logger"]["init_args"]["save_dir"] = str(save_dir)
+    trainer["callbacks"] = [c for c in trainer["callbacks"] if "FillMask" not in c["class_path"]]
+    trainer["callbacks"][1]["init_args"]["every_n_train_steps"] = 2
+    trainer["callbacks"].extend(extra_callbacks)
+    config["model"]["init_args"].update(model_config=tiny_bert, learning_rate=1e-3)
+    config["data"]["init_args"].update(train_file=str(small_text), batch_size=4)
+    path = tmp_path / f"{save_dir.name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _weights(cli) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in cli.model.state_dict().items()}
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, small_text):
+    reference = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "straight", tiny_bert, small_text))])
+    assert reference.trainer.global_step == 11
+    batches_per_epoch = reference.trainer.num_training_batches
+
+    kill = {"class_path": "tests.resume_helpers.KillAtStep", "init_args": {"step": 7}}
+    config = _config(tmp_path, tmp_path / "killed", tiny_bert, small_text, [kill])
+    process = subprocess.run([sys.executable, "main.py", "fit", "--config", str(config)], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert process.returncode == -signal.SIGKILL, process.stdout + process.stderr
+    last = tmp_path / "killed" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 6  # the last periodic checkpoint before the kill
+    assert 6 * 2 % batches_per_epoch != 0  # ... and it is mid-epoch, so the data position must be restored
+
+    without_kill = _config(tmp_path, tmp_path / "killed", tiny_bert, small_text)
+    resumed = cli_main(["fit", "--config", str(without_kill), "--ckpt_path", "last"])
+    assert resumed.trainer.global_step == 11
+    expected, actual = _weights(reference), _weights(resumed)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    for metric in ("val/loss", "val/perplexity"):
+        assert resumed.trainer.callback_metrics[metric] == reference.trainer.callback_metrics[metric]
+
+
+def test_crash_during_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
+    from lightning_app.checkpoint_io import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"global_step": 1}, target)
+
+    def crash_midway(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"global_step": 2}, target)
+    monkeypatch.undo()
+    assert torch.load(target, weights_only=False)["global_step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
+
+
+def test_seeded_runs_are_identical(tmp_path, tiny_bert, small_text):
+    first = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "a", tiny_bert, small_text))])
+    second = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "b", tiny_bert, small_text))])
+    for name, value in _weights(first).items():
+        assert torch.equal(value, _weights(second)[name]), name
+
+
+def test_fresh_fit_refuses_to_reuse_a_run_directory(tmp_path, tiny_bert, small_text, capsys):
+    config = _config(tmp_path, tmp_path / "runs", tiny_bert, small_text)
+    cli_main(["fit", "--config", str(config), "--trainer.max_steps", "2"])
+    files_before = sorted(p for p in (tmp_path / "runs").rglob("*"))
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--config", str(config), "--trainer.logger.init_args.version", "0"])
+    assert "already holds a run" in capsys.readouterr().err
+    assert sorted(p for p in (tmp_path / "runs").rglob("*")) == files_before
+
+
+def test_nonfinite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path, tiny_bert, small_text, capsys):
+    config = _config(tmp_path, tmp_path / "nan", tiny_bert, small_text)
+    with pytest.raises(SystemExit) as exit_info:  # lr 1e30 blows the weights up within a few steps
+        cli_main(["fit", "--config", str(config), "--model.init_args.learning_rate", "1e30",
+                  "--trainer.gradient_clip_val", "null"])
+    assert exit_info.value.code == 1
+    message = capsys.readouterr().err
+    assert "train/loss is nan at step" in message or "train/loss is inf at step" in message
+    last = tmp_path / "nan" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
+    if last.exists():  # any checkpoint written holds finite weights
+        state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_nonfinite_loss_skip_mode_keeps_training(tmp_path, tiny_bert, small_text):
+    config = _config(tmp_path, tmp_path / "skip", tiny_bert, small_text)
+    cli = cli_main(["fit", "--config", str(config), "--nonfinite_loss.action", "skip",
+                    "--model.init_args.learning_rate", "1e30", "--trainer.gradient_clip_val", "null"])
+    guard = next(c for c in cli.trainer.callbacks if type(c).__name__ == "NonFiniteLossGuard")
+    assert cli.trainer.global_step == 11 and guard.skipped > 0
