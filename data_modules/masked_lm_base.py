@@ -17,7 +17,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from data_modules.base import default_cache_dir, load_tokenizer
 from data_modules.collators import PaddingCollator, TokenMasker
-from data_modules.samplers import ResumableShuffleSampler
+from data_modules.samplers import ResumableShuffleSampler, eval_sampler
 from lightning_app.errors import ConfigError
 
 EVAL_EPOCH = -1  # the "epoch" evaluation masks are drawn for: one fixed mask per example, forever
@@ -113,7 +113,7 @@ class MaskedLMDataModule(L.LightningDataModule):
         if split not in self.splits:
             raise ConfigError(f"this data module has no {split} split; pass --data.{split}_file.")
         examples = IndexedExamples(self.splits[split])
-        sampler = ResumableShuffleSampler(examples, self.seed) if shuffle else None
+        sampler = ResumableShuffleSampler(examples, self.seed) if shuffle else eval_sampler(examples)
         return StatefulDataLoader(examples, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
                                   persistent_workers=self.num_workers > 0,
                                   collate_fn=PaddingCollator(self.tokenizer.pad_token_id, self.pad_to_multiple_of),

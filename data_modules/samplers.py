@@ -10,6 +10,8 @@ It subclasses `RandomSampler` so that Lightning still recognises it as shuffling
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import RandomSampler
 
 
@@ -58,3 +60,15 @@ class _EpochOrder:
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.position, self._order = state["epoch"], state["position"], None
+
+
+def eval_sampler(dataset) -> UnrepeatedDistributedSampler | None:
+    """Under data parallelism, shard evaluation data without the padding repeats of `DistributedSampler`.
+
+    Lightning's default eval sampler pads every rank to the same length by repeating examples, which would count
+    them twice in a token-weighted loss or an F1; with unrepeated shards the metrics synced by torchmetrics equal a
+    single-process evaluation exactly. None (sequential) on a single process.
+    """
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return UnrepeatedDistributedSampler(dataset, shuffle=False)
+    return None

@@ -55,8 +55,9 @@ class SaveRunConfig(SaveConfigCallback):
     of overwriting the original."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not self.already_saved and trainer.is_global_zero and trainer.log_dir:
-            log_dir, attempt = Path(trainer.log_dir), 0
+        log_dir = trainer.log_dir  # a collective call under DDP: every rank must make it
+        if not self.already_saved and trainer.is_global_zero and log_dir:
+            log_dir, attempt = Path(log_dir), 0
             while (log_dir / self.config_filename).exists():
                 attempt += 1
                 self.config_filename = f"config.resume{attempt}.yaml"

@@ -39,6 +39,7 @@ class MaskedLanguageModel(L.LightningModule):
         adam_epsilon: AdamW epsilon.
         sparse_prediction: run the MLM head only on masked positions (same loss, less compute).
         gradient_checkpointing: recompute activations in backward to save memory.
+        compile: compile the encoder with `torch.compile` (worth it for long GPU runs; the first steps are slow).
         fill_mask_top_k: how many candidates `predict` prints per [MASK].
     """
 
@@ -46,11 +47,13 @@ class MaskedLanguageModel(L.LightningModule):
                  learning_rate: float = 5e-5, head_learning_rate: float | None = None, weight_decay: float = 0.01,
                  warmup_steps: int = 0, warmup_ratio: float = 0.0, adam_betas: tuple[float, float] = (0.9, 0.999),
                  adam_epsilon: float = 1e-8, sparse_prediction: bool = True, gradient_checkpointing: bool = False,
-                 fill_mask_top_k: int = 5):
+                 compile: bool = False, fill_mask_top_k: int = 5):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_masked_lm(pretrained_model if model_config is None else None, model_config)
         self.model.train()  # from_pretrained returns eval mode; Lightning expects modules in train mode for fit
+        if compile:  # in place, so parameter names (and checkpoints) stay those of the plain model
+            self.model.base_model.compile()
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.eval_loss = torch.nn.ModuleDict({stage: MeanMetric() for stage in EVAL_STAGES})

@@ -87,3 +87,16 @@ def test_unreachable_hub_id_fails_in_one_sentence():
 def test_directory_without_config(tmp_path):
     with pytest.raises(ConfigError, match="without config.json"):
         MaskedLanguageModel(pretrained_model=str(tmp_path))
+
+
+def test_compiled_tiny_model_trains(small_text, tiny_bert):
+    torch._dynamo.reset()
+    model = MaskedLanguageModel(model_config=tiny_bert, learning_rate=1e-3, compile=True)
+    dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
+    before = model.model.bert.embeddings.word_embeddings.weight.clone()
+    trainer = L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        limit_val_batches=1, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=dm)
+    assert not torch.equal(before, model.model.bert.embeddings.word_embeddings.weight)
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert "model.bert.embeddings.word_embeddings.weight" in model.state_dict()  # checkpoints stay portable

@@ -9,28 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+from cli_helpers import write_tiny_mlm_config as _config
 
 from lightning_app.cli import cli_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _config(tmp_path: Path, save_dir: Path, tiny_bert: dict, small_text: Path, extra_callbacks=()) -> Path:
-    """custom_mlm.yaml shrunk to a tiny model; last.ckpt every 2 optimizer steps; dropout on (tests RNG restore)."""
-    config = yaml.safe_load((PROJECT_ROOT / "configs" / "custom_mlm.yaml").read_text())
-    trainer = config["trainer"]
-    trainer.update(max_steps=11, max_epochs=100, num_sanity_val_steps=0, log_every_n_steps=1,
-                   enable_progress_bar=False)
-    trainer["logger"]["init_args"]["save_dir"] = str(save_dir)
-    trainer["callbacks"] = [c for c in trainer["callbacks"] if "FillMask" not in c["class_path"]]
-    trainer["callbacks"][1]["init_args"]["every_n_train_steps"] = 2
-    trainer["callbacks"].extend(extra_callbacks)
-    config["model"]["init_args"].update(model_config=tiny_bert, learning_rate=1e-3)
-    config["data"]["init_args"].update(train_file=str(small_text), batch_size=4)
-    path = tmp_path / f"{save_dir.name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _weights(cli) -> dict[str, torch.Tensor]:
@@ -42,7 +25,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, smal
     assert reference.trainer.global_step == 11
     batches_per_epoch = reference.trainer.num_training_batches
 
-    kill = {"class_path": "tests.resume_helpers.KillAtStep", "init_args": {"step": 7}}
+    kill = {"class_path": "tests.cli_helpers.KillAtStep", "init_args": {"step": 7}}
     config = _config(tmp_path, tmp_path / "killed", tiny_bert, small_text, [kill])
     process = subprocess.run([sys.executable, "main.py", "fit", "--config", str(config)], cwd=PROJECT_ROOT,
                              capture_output=True, text=True, timeout=300)
