@@ -77,10 +77,14 @@ def load_tokenizer(name_or_path: str | None, option: str = "--data.tokenizer"):
 
     directory = resolve_pretrained(name_or_path, option, need="tokenizer_config.json")
     try:
-        return AutoTokenizer.from_pretrained(str(directory), use_fast=True)
-    except (OSError, ValueError) as error:
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), use_fast=True)
+    except (OSError, ValueError, TypeError) as error:
         raise ConfigError(f"{option}: no usable tokenizer in {directory} ({error.__class__.__name__}); pass a "
                           "directory with tokenizer.json or vocab.txt.") from error
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):  # transformers accepts a config without any vocab
+        raise ConfigError(f"{option}: {directory} has a tokenizer config but no vocabulary (vocab.txt / "
+                          "tokenizer.json); pass the complete directory written by `save_pretrained`.")
+    return tokenizer
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -27,7 +27,12 @@ from lightning_app.callbacks import (
 )
 from lightning_app.checkpoint_io import AtomicCheckpointIO
 from lightning_app.errors import ConfigError
-from lightning_app.run_dirs import find_checkpoint, refuse_to_overwrite
+from lightning_app.run_dirs import (
+    check_checkpoint_fits,
+    find_checkpoint,
+    refuse_foreign_checkpoint,
+    refuse_to_overwrite,
+)
 
 
 class BertCLI(LightningCLI):
@@ -48,6 +53,15 @@ class BertCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(NonFiniteLossGuard, "nonfinite_loss")
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning rebuilds the model from a checkpoint's hyperparameters, class included; a checkpoint of another
+        # model would silently replace the config's model, so refuse it first.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and Path(ckpt_path).is_file():
+            refuse_foreign_checkpoint(ckpt_path, self.config[subcommand].model.class_path)
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -76,6 +90,17 @@ class BertCLI(LightningCLI):
                               "where the run lives; pass the path of a .ckpt file instead.")
         return Path(init.save_dir) / (init.get("name") or "lightning_logs")
 
+    def _check_before_run(self) -> None:
+        """Model/data/checkpoint agreement, checked before the trainer writes anything."""
+        check = getattr(self.model, "check_datamodule", None)
+        if callable(check):
+            check(self.datamodule)
+        ckpt_path = self.config[self.subcommand].get("ckpt_path")
+        if ckpt_path is not None:
+            check_checkpoint_fits(self.model, ckpt_path)
+
+    before_fit = before_validate = before_test = before_predict = _check_before_run
+
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -96,9 +121,19 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> BertCLI:
         return report_main(argv[1:])
     try:
         return BertCLI(args=args, run=run)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except NonFiniteLossError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+    except Exception as error:
+        cause = _user_error_in(error)
+        if cause is None:
+            raise
+        print(f"error: {cause}", file=sys.stderr)
+        raise SystemExit(1 if isinstance(cause, NonFiniteLossError) else 2) from None
+
+
+def _user_error_in(error: BaseException | None) -> BaseException | None:
+    """The ConfigError/NonFiniteLossError behind `error`, if any (jsonargparse wraps errors raised in __init__)."""
+    seen = 0
+    while error is not None and seen < 20:
+        if isinstance(error, ConfigError | NonFiniteLossError):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None

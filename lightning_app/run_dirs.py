@@ -66,3 +66,30 @@ def refuse_to_overwrite(trainer_config) -> None:
         if dirpath and Path(dirpath).is_dir() and any(Path(dirpath).glob("*.ckpt")):
             raise ConfigError(f"ModelCheckpoint dirpath {dirpath} already holds checkpoints of another run; choose a "
                               "new dirpath, or pass --ckpt_path last to resume that run.")
+
+
+def refuse_foreign_checkpoint(ckpt_path: str | Path, model_class_path: str) -> None:
+    """A checkpoint must come from the config's model class (compared by class name, so moved modules still load)."""
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    saved_class = state.get("hyper_parameters", {}).get("_class_path")
+    if saved_class is None:
+        raise ConfigError(f"--ckpt_path {ckpt_path} was not written by this project's CLI (no model class recorded); "
+                          "pass a checkpoint from a `python main.py fit` run.")
+    if saved_class.rsplit(".", 1)[-1] != model_class_path.rsplit(".", 1)[-1]:
+        raise ConfigError(f"--ckpt_path {ckpt_path} holds a {saved_class}, but the config builds a {model_class_path}; "
+                          "pass a checkpoint of this config's model, or the config that trained it.")
+
+
+def check_checkpoint_fits(model, ckpt_path: str | Path) -> None:
+    """Refuse a checkpoint whose weights do not fit the built model, before Lightning dumps state-dict errors."""
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    expected = model.state_dict()
+    for name, tensor in state.get("state_dict", {}).items():
+        if name in expected and expected[name].shape != tensor.shape:
+            raise ConfigError(f"--ckpt_path {ckpt_path}: {name} has shape {tuple(tensor.shape)} in the checkpoint but "
+                              f"{tuple(expected[name].shape)} in this config's model; pass the config that trained "
+                              "the checkpoint.")
+    missing = [name for name in expected if name not in state.get("state_dict", {})]
+    if missing:
+        raise ConfigError(f"--ckpt_path {ckpt_path} lacks {len(missing)} of this model's weights (e.g. {missing[0]}); "
+                          "pass a checkpoint of this config's model.")

@@ -62,8 +62,11 @@ class MaskedLanguageModel(L.LightningModule):
     # --- checks before any training ---------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is None:
-            return
+        if datamodule is not None:
+            self.check_datamodule(datamodule)
+
+    def check_datamodule(self, datamodule) -> None:
+        """Raise a `ConfigError` when the data does not fit this network (sequence length, vocabulary)."""
         config = self.model.config
         max_len = getattr(datamodule, "max_seq_length", None) or getattr(datamodule, "block_size", None)
         if max_len and max_len > config.max_position_embeddings:

@@ -36,10 +36,12 @@ def build_masked_lm(pretrained_model: str | None, model_config: dict | None) -> 
     directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # we report missing head weights ourselves, in one line
+    hf_logging.disable_progress_bar()
     try:
         model, info = AutoModelForMaskedLM.from_pretrained(str(directory), output_loading_info=True)
     finally:
         hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
     if info["missing_keys"]:
         tied = model.get_output_embeddings().weight is model.get_input_embeddings().weight
         rank_zero_info(f"Loaded the encoder from {directory}; it has no MLM head, so a fresh head was initialised"

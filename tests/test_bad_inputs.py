@@ -1,0 +1,156 @@
+"""The bad-input matrix: what users get wrong, fed through the real CLI.
+
+For every case: the run stops before training with exit code 2, the message names the file/line/option and the
+fix, and nothing is written into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
+
+from lightning_app.cli import cli_main
+
+
+def _file(tmp_path: Path, name: str, content: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return str(path)
+
+
+def _tokenizer_without_vocab(tmp_path: Path) -> str:
+    directory = tmp_path / "tokenizer"
+    directory.mkdir()
+    (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    return str(directory)
+
+
+def _checkpoint_of_another_model(tmp_path: Path) -> str:
+    """A real checkpoint of a different LightningModule (Lightning's demo model), as a user might mix up."""
+    import lightning as L
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(BoringModel())
+    path = tmp_path / "boring.ckpt"
+    trainer.save_checkpoint(path)
+    state = torch.load(path, weights_only=False)
+    state["hyper_parameters"] = {"_class_path": "lightning.pytorch.demos.boring_classes.BoringModel"}
+    torch.save(state, path)
+    return str(path)
+
+
+# id -> (function(tmp_path, tiny_bert, small_text) -> extra CLI args, fragments the message must contain)
+CASES = {
+    "missing train file": (lambda t, b, s: ["--data.init_args.train_file", str(t / "nope.txt")],
+                           ["--data.train_file", "nope.txt", "does not exist"]),
+    "empty train file": (lambda t, b, s: ["--data.init_args.train_file", _file(t, "empty.txt", b"")],
+                         ["--data.train_file", "empty.txt", "is empty"]),
+    "binary train file": (lambda t, b, s: ["--data.init_args.train_file", _file(t, "x.bin", b"\x00\x01\x02\x03")],
+                          ["--data.train_file", "x.bin", "looks binary", "UTF-8 text file"]),
+    "non-UTF-8 train file": (lambda t, b, s: ["--data.init_args.train_file",
+                                              _file(t, "latin1.txt", "ok\ncaf\u00e9\n".encode("latin-1"))],
+                             ["--data.train_file", "latin1.txt", "line 2", "re-save the file as UTF-8"]),
+    "missing validation file": (lambda t, b, s: ["--data.init_args.validation_file", str(t / "val.txt")],
+                                ["--data.validation_file", "does not exist"]),
+    "validation split empties": (lambda t, b, s: ["--data.init_args.train_file", _file(t, "two.txt", b"a b\nc d\n"),
+                                                  "--data.init_args.line_by_line", "true"],
+                                 ["--data.validation_split_percentage=20", "empty validation split"]),
+    "split percentage 100": (lambda t, b, s: ["--data.init_args.validation_split_percentage", "100"],
+                             ["--data.validation_split_percentage=100", "outside (0, 100)"]),
+    "max_seq_length 0": (lambda t, b, s: ["--data.init_args.max_seq_length", "0"],
+                         ["--data.max_seq_length=0", "pass at least"]),
+    "max_seq_length above model": (lambda t, b, s: ["--data.init_args.max_seq_length", "128"],
+                                   ["--data.max_seq_length=128", "64 position embeddings", "64 or less"]),
+    "batch size 0": (lambda t, b, s: ["--data.init_args.batch_size", "0"], ["--data.batch_size", "at least 1"]),
+    "mask probability 1.5": (lambda t, b, s: ["--data.init_args.mlm_probability", "1.5"],
+                             ["--data.mlm_probability=1.5", "outside (0, 1)"]),
+    "accumulation 0": (lambda t, b, s: ["--trainer.accumulate_grad_batches", "0"],
+                       ["--trainer.accumulate_grad_batches=0", "at least 1"]),
+    "tokenizer without vocab": (lambda t, b, s: ["--data.init_args.tokenizer", _tokenizer_without_vocab(t)],
+                                ["--data.tokenizer", "no vocabulary", "save_pretrained"]),
+    "unknown model dir": (lambda t, b, s: ["--model.init_args.model_config", "null",
+                                           "--model.init_args.pretrained_model", str(t / "no_model")],
+                          ["--model.pretrained_model", "not a model directory"]),
+    "hub id offline": (lambda t, b, s: ["--model.init_args.model_config", "null",
+                                        "--model.init_args.pretrained_model", "org/unreachable-model"],
+                       ["--model.pretrained_model", "Hub is unreachable", "/path/to/unreachable-model"]),
+    "ckpt of another model": (lambda t, b, s: ["--ckpt_path", _checkpoint_of_another_model(t)],
+                              ["--ckpt_path", "holds a lightning.pytorch.demos.boring_classes.BoringModel",
+                               "builds a models.MaskedLanguageModel", "pass a checkpoint of this config's model"]),
+    "ckpt path missing": (lambda t, b, s: ["--ckpt_path", str(t / "gone.ckpt")],
+                          ["--ckpt_path", "gone.ckpt", "does not exist"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_bad_input_stops_before_training_and_writes_nothing(case, tmp_path, tiny_bert, small_text, capsys):
+    make_args, fragments = CASES[case]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    extra = make_args(inputs, tiny_bert, small_text)
+    run_dir = tmp_path / "runs"
+    config = write_tiny_mlm_config(tmp_path, run_dir, tiny_bert, small_text)
+    inputs_before = {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(config), *extra])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in message, message
+    assert not run_dir.exists() or not any(run_dir.rglob("*.*")), sorted(run_dir.rglob("*"))
+    assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == inputs_before
+
+
+def test_unknown_yaml_key_is_named(tmp_path, tiny_bert, small_text, capsys):
+    config_path = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text)
+    config = yaml.safe_load(config_path.read_text())
+    config["data"]["init_args"]["trian_file"] = str(small_text)  # the typo users make
+    config_path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(config_path)])
+    assert exit_info.value.code == 2
+    assert "trian_file" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_crlf_bom_and_long_lines_are_accepted_with_a_warning(tmp_path, tiny_bert, small_text):
+    lines = small_text.read_text().splitlines()
+    long_line = " ".join(lines[:40])  # far longer than 32 tokens
+    text = "\ufeff" + "\r\n".join(lines + [long_line]) + "\r\n"
+    path = tmp_path / "windows.txt"
+    path.write_bytes(text.encode())
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=1)
+    with pytest.warns(UserWarning, match="1 of .* lines are longer than max_seq_length=32 tokens and were truncated"):
+        cli = cli_main(["fit", "--config", str(config), "--data.init_args.train_file", str(path),
+                        "--data.init_args.line_by_line", "true"])
+    assert cli.trainer.global_step == 1
+    first = cli.datamodule.splits["train"][0]["input_ids"]
+    assert cli.datamodule.tokenizer.convert_ids_to_tokens(first[1]) != "\ufeff"
+
+
+def test_config_files_are_never_modified(tmp_path):
+    before = {p: p.read_bytes() for p in (PROJECT_ROOT / "configs").rglob("*.yaml")}
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--config", str(PROJECT_ROOT / "configs" / "custom_mlm.yaml"),
+                  "--data.init_args.batch_size", "0"])
+    assert {p: p.read_bytes() for p in (PROJECT_ROOT / "configs").rglob("*.yaml")} == before
+
+
+def test_checkpoint_with_other_shapes_is_refused(tmp_path, tiny_bert):
+    from lightning_app.errors import ConfigError
+    from lightning_app.run_dirs import check_checkpoint_fits
+    from models import MaskedLanguageModel
+
+    wider = MaskedLanguageModel(model_config=dict(tiny_bert, hidden_size=48, intermediate_size=96))
+    path = tmp_path / "wider.ckpt"
+    torch.save({"state_dict": wider.state_dict()}, path)
+    with pytest.raises(ConfigError, match="has shape .* in the checkpoint but .* in this config's model"):
+        check_checkpoint_fits(MaskedLanguageModel(model_config=tiny_bert), path)
