@@ -9,6 +9,7 @@ from typing import Literal
 import lightning as L
 import torch
 from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 
@@ -35,6 +36,25 @@ class FitSummary(L.Callback):
             if pl_module.effective_batch_size is not None:
                 metrics["train/effective_batch_size"] = float(pl_module.effective_batch_size)
             logger.log_metrics(metrics, step=trainer.global_step)
+            if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+                _write_hparams_table(logger, {**pl_module.hparams, **getattr(trainer.datamodule, "hparams", {})})
+
+
+# Columns of TensorBoard's HPARAMS table; each shows the latest value of that scalar in the run.
+HPARAMS_TABLE_METRICS = ("val/loss", "val/perplexity", "val/masked_accuracy", "val/accuracy", "val/f1")
+
+
+def _write_hparams_table(logger: TensorBoardLogger, params: dict) -> None:
+    """Declare the run's hyperparameters and metric columns for the HPARAMS tab without logging fake values
+    (Lightning's own `hp_metric` would log a -1 placeholder; configs set `default_hp_metric: false`)."""
+    from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+    from torch.utils.tensorboard.summary import hparams
+
+    flat = logger._sanitize_params(_flatten_dict(_convert_params(params)))
+    experiment, start, end = hparams(flat, dict.fromkeys(HPARAMS_TABLE_METRICS, 0.0))
+    writer = logger.experiment._get_file_writer()
+    for summary in (experiment, start, end):
+        writer.add_summary(summary)
 
 
 class CheckpointOnInterrupt(L.Callback):

@@ -67,6 +67,12 @@ def test_validate_best_reproduces_logged_perplexity_and_exports(tmp_path, tiny_b
     assert {"train/loss", "train/masked_accuracy", "train/grad_norm", "train/lr/body", "val/loss", "val/perplexity",
             "val/masked_accuracy", "train/effective_batch_size"} <= tags
     logged = {e.step: e.value for e in events.Scalars("val/perplexity")}
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")  # the HPARAMS table
+    assert "samples/fill_mask/text_summary" in events.Tags()["tensors"]  # fill-mask samples per validation
+
+    scalars = cli_main(["report", str(run_dir)])  # for people who do not open TensorBoard
+    assert (run_dir / "curves.png").stat().st_size > 10_000
+    assert scalars["val/perplexity"][-1][1] == pytest.approx(events.Scalars("val/perplexity")[-1].value)
 
     validate = cli_main(["validate", *args, "--ckpt_path", "best"])
     best_ckpt = Path(validate.trainer.ckpt_path)
@@ -104,3 +110,9 @@ def test_ctrl_c_then_resume_from_last_continues_at_saved_step(tmp_path, tiny_ber
     assert resumed.trainer.global_step == saved_step + 3  # continued from the saved step, not from 0
     assert Path(resumed.trainer.log_dir).name == "version_0"  # same run directory, nothing new started
     assert (Path(resumed.trainer.log_dir) / "config.resume1.yaml").exists()  # original config kept
+
+
+def test_report_on_a_directory_without_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["report", str(tmp_path)])
+    assert exit_info.value.code == 2 and "holds no TensorBoard event files" in capsys.readouterr().out
