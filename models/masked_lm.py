@@ -122,7 +122,7 @@ class MaskedLanguageModel(L.LightningModule):
             return
         self.log_dict({f"{stage}/loss": loss, f"{stage}/perplexity": perplexity,
                        f"{stage}/masked_accuracy": accuracy}, prog_bar=stage == "val")
-        if stage == "val" and not self.trainer.sanity_checking:
+        if stage == "val" and self.trainer.state.fn == "fit":
             rank_zero_info(f"Validation after epoch {self.current_epoch} (step {self.global_step}): loss {loss:.4f}, "
                            f"perplexity {perplexity:.2f}, masked accuracy {accuracy:.4f}")
 
