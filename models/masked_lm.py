@@ -120,8 +120,9 @@ class MaskedLanguageModel(L.LightningModule):
             rank_zero_info(f"Validation {when}: loss {loss:.4f}, perplexity {perplexity:.2f}, "
                            f"masked accuracy {accuracy:.4f}")
             return
+        # torchmetrics already reduced these over ranks; sync_dist keeps every rank's logged value identical
         self.log_dict({f"{stage}/loss": loss, f"{stage}/perplexity": perplexity,
-                       f"{stage}/masked_accuracy": accuracy}, prog_bar=stage == "val")
+                       f"{stage}/masked_accuracy": accuracy}, prog_bar=stage == "val", sync_dist=True)
         if stage == "val" and self.trainer.state.fn == "fit":
             rank_zero_info(f"Validation after epoch {self.current_epoch} (step {self.global_step}): loss {loss:.4f}, "
                            f"perplexity {perplexity:.2f}, masked accuracy {accuracy:.4f}")
