@@ -143,6 +143,8 @@ class MaskedLMDataModule(L.LightningDataModule):
         if trainer is None or trainer.predicting or "labels" in batch:
             return batch
         epoch = trainer.current_epoch if trainer.training else EVAL_EPOCH
+        if trainer.training and trainer.overfit_batches:  # debugging on a fixed batch: its masks stay fixed too
+            epoch = 0
         batch["input_ids"], batch["labels"] = self.masker(batch["input_ids"], batch["index"], epoch)
         return batch
 

@@ -50,14 +50,30 @@ class MaskedLanguageModel(L.LightningModule):
                  compile: bool = False, fill_mask_top_k: int = 5):
         super().__init__()
         self.save_hyperparameters()
-        self.model = build_masked_lm(pretrained_model if model_config is None else None, model_config)
-        self.model.train()  # from_pretrained returns eval mode; Lightning expects modules in train mode for fit
-        if compile:  # in place, so parameter names (and checkpoints) stay those of the plain model
-            self.model.base_model.compile()
-        if gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self._build_model()
         self.eval_loss = torch.nn.ModuleDict({stage: MeanMetric() for stage in EVAL_STAGES})
         self.eval_accuracy = torch.nn.ModuleDict({stage: MeanMetric() for stage in EVAL_STAGES})
+
+    def _build_model(self) -> None:
+        hp = self.hparams
+        self.model = build_masked_lm(hp.pretrained_model if hp.model_config is None else None, hp.model_config)
+        self.model.train()  # from_pretrained returns eval mode; Lightning expects modules in train mode for fit
+        if hp.compile:  # in place, so parameter names (and checkpoints) stay those of the plain model
+            self.model.base_model.compile()
+        if hp.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    def adopt_vocabulary(self, datamodule) -> None:
+        """A from-scratch `model_config` without `vocab_size` takes the data's tokenizer size (e.g. a trained
+        WordPiece vocabulary), so no config repeats that number; it is then recorded in the hyperparameters, so
+        checkpoints rebuild the same network."""
+        config = self.hparams.model_config
+        tokenizer = getattr(datamodule, "tokenizer", None)
+        if config is None or "vocab_size" in config or tokenizer is None:
+            return
+        self.hparams.model_config = {**config, "vocab_size": len(tokenizer)}
+        if self.model.config.vocab_size != len(tokenizer):
+            self._build_model()
 
     # --- checks before any training ---------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -67,6 +83,7 @@ class MaskedLanguageModel(L.LightningModule):
 
     def check_datamodule(self, datamodule) -> None:
         """Raise a `ConfigError` when the data does not fit this network (sequence length, vocabulary)."""
+        self.adopt_vocabulary(datamodule)
         config = self.model.config
         max_len = getattr(datamodule, "max_seq_length", None) or getattr(datamodule, "block_size", None)
         if max_len and max_len > config.max_position_embeddings:

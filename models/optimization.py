@@ -56,10 +56,14 @@ def linear_schedule_with_warmup(optimizer: torch.optim.Optimizer, total_steps: i
 
 def adamw_with_linear_schedule(module, learning_rate: float, weight_decay: float, warmup_steps: int,
                                warmup_ratio: float, betas: tuple[float, float], eps: float,
-                               head_prefixes: tuple[str, ...] = (), head_learning_rate: float | None = None) -> dict:
-    """`configure_optimizers` output for a LightningModule: AdamW (fused on CUDA) + per-step schedule."""
-    groups = parameter_groups(module.named_parameters(), weight_decay, learning_rate, head_prefixes,
-                              head_learning_rate)
+                               head_prefixes: tuple[str, ...] = (), head_learning_rate: float | None = None,
+                               param_groups: list[dict] | None = None) -> dict:
+    """`configure_optimizers` output for a LightningModule: AdamW (fused on CUDA) + per-step schedule.
+
+    `param_groups` (e.g. layer-wise learning rates) replaces the default `parameter_groups(...)` split.
+    """
+    groups = param_groups if param_groups is not None else parameter_groups(
+        module.named_parameters(), weight_decay, learning_rate, head_prefixes, head_learning_rate)
     on_cuda = all(p.is_cuda for group in groups for p in group["params"])
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=on_cuda or None)
     total = int(module.trainer.estimated_stepping_batches)

@@ -30,6 +30,42 @@ def write_tiny_mlm_config(tmp_path: Path, save_dir: Path, tiny_bert: dict, small
     return path
 
 
+def write_tiny_mrpc_config(tmp_path: Path, tiny_bert: dict, shared_data: Path) -> Path:
+    """configs/mrpc_minilm.yaml on a tiny random BERT, 64 real train rows and 33 real dev rows (odd on purpose:
+    two ranks cannot split it evenly, so any repeated padding example would show in the metrics)."""
+    for name, rows in (("train.tsv", 65), ("dev.tsv", 34)):  # header + rows
+        lines = (shared_data / "mrpc" / name).read_text(encoding="utf-8-sig").splitlines()[:rows]
+        (tmp_path / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = yaml.safe_load((PROJECT_ROOT / "configs" / "mrpc_minilm.yaml").read_text())
+    config["trainer"].update({"max_epochs": 2, "log_every_n_steps": 1, "enable_progress_bar": False})
+    config["trainer"]["logger"]["init_args"]["save_dir"] = str(tmp_path / "runs")
+    config["model"]["init_args"]["model_config"] = tiny_bert
+    config["data"]["init_args"].update({"data_dir": str(tmp_path), "batch_size": 8, "max_seq_length": 64})
+    path = tmp_path / "mrpc_tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def write_tiny_causal_config(tmp_path: Path, shared_data: Path) -> Path:
+    """configs/tr_en_bce_lm.yaml on a tiny decoder, the first 300 real pairs and a 400-token BPE vocabulary."""
+    lines = (shared_data / "tr-en" / "tur.txt").read_text().splitlines()[:300]
+    corpus = tmp_path / "pairs.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    config = yaml.safe_load((PROJECT_ROOT / "configs" / "tr_en_bce_lm.yaml").read_text())
+    config["trainer"].update({"max_steps": 4, "val_check_interval": 2, "log_every_n_steps": 1,
+                              "limit_val_batches": 1})
+    config["trainer"]["logger"]["init_args"]["save_dir"] = str(tmp_path / "runs")
+    config["trainer"]["callbacks"] = [c for c in config["trainer"]["callbacks"] if "Rich" not in c["class_path"]]
+    config["model"]["init_args"]["model_config"] = {"hidden_size": 32, "num_hidden_layers": 2,
+                                                    "num_attention_heads": 2, "intermediate_size": 64,
+                                                    "max_position_embeddings": 64}
+    config["data"]["init_args"].update({"corpus_file": str(corpus), "vocab_size": 400, "block_size": 32,
+                                        "ood_eval_lines": 0})
+    path = tmp_path / "causal_tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 class KillAtStep(L.Callback):
     """Sends SIGKILL to its own process after the first micro-batch of optimizer step `step` (no clean-up runs)."""
 

@@ -154,3 +154,72 @@ def test_checkpoint_with_other_shapes_is_refused(tmp_path, tiny_bert):
     torch.save({"state_dict": wider.state_dict()}, path)
     with pytest.raises(ConfigError, match="has shape .* in the checkpoint but .* in this config's model"):
         check_checkpoint_fits(MaskedLanguageModel(model_config=tiny_bert), path)
+
+
+def _mrpc_dir_with(tmp_path: Path, shared_data: Path, bad_train_line: str | None = None, drop: str | None = None):
+    """A GLUE-style MRPC folder from real rows, optionally with one bad train line or a missing split."""
+    folder = tmp_path / "mrpc"
+    folder.mkdir()
+    for name in ("train.tsv", "dev.tsv"):
+        lines = (shared_data / "mrpc" / name).read_bytes().decode("utf-8-sig").splitlines()[:20]
+        if name == "train.tsv" and bad_train_line is not None:
+            lines.insert(5, bad_train_line)  # becomes line 6 of the file
+        if name != drop:
+            (folder / name).write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode())
+    return folder
+
+
+MRPC_CASES = {
+    "TSV with an extra tab": ("1\t111\t222\tA sentence with a\ttab inside.\tAnother sentence.",
+                              None, ["train.tsv line 6", "6 tab-separated columns, expected 5"]),
+    "TSV with bare quotes (fine) but label 2": ('2\t111\t222\tHe said "yes.\tShe said "no".', None,
+                                                ["train.tsv line 6", "label '2'", "expected 0 or 1"]),
+    "missing dev split": (None, "dev.tsv", ["dev.tsv"]),
+}
+
+
+@pytest.mark.parametrize("case", MRPC_CASES, ids=list(MRPC_CASES))
+def test_mrpc_bad_inputs_through_the_cli(case, tmp_path, tiny_bert, shared_data, capsys):
+    from cli_helpers import write_tiny_mrpc_config
+
+    bad_line, drop, fragments = MRPC_CASES[case]
+    config = write_tiny_mrpc_config(tmp_path, tiny_bert, shared_data)
+    folder = _mrpc_dir_with(tmp_path, shared_data, bad_line, drop)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(config), "--data.init_args.data_dir", str(folder)])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("error: ") and all(f in message for f in fragments), message
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.*"))
+
+
+def test_causal_lm_line_without_tab_through_the_cli(tmp_path, shared_data, capsys):
+    from cli_helpers import write_tiny_causal_config
+
+    config = write_tiny_causal_config(tmp_path, shared_data)
+    corpus = tmp_path / "pairs.txt"
+    corpus.write_text(corpus.read_text().replace("Run!\tKoş!", "Run! Koş!", 1))
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(config)])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "pairs.txt line 4 is not `English<TAB>Turkish`" in message
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.*"))
+
+
+def test_causal_lm_config_trains_through_the_cli(tmp_path, shared_data):
+    from cli_helpers import write_tiny_causal_config
+
+    cli = cli_main(["fit", "--config", str(write_tiny_causal_config(tmp_path, shared_data))])
+    assert cli.trainer.global_step == 4 and "val/perplexity" in cli.trainer.callback_metrics
+
+
+def test_wikitext2_missing_data_dir_through_the_cli(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(PROJECT_ROOT / "configs" / "wikitext2_bert_micro.yaml"),
+                  "--data.init_args.data_dir", str(tmp_path / "nowhere"),
+                  "--trainer.logger.init_args.save_dir", str(tmp_path / "runs")])
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--data.data_dir" in message and "pass --data.data_dir /path/to/wikitext-2" in message
+    assert not (tmp_path / "runs").exists()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
+from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.cli import cli_main
 from lightning_app.report import read_scalars
@@ -42,3 +42,17 @@ def test_ddp_mlm_metrics_equal_single_process_and_checkpoint_resumes(tmp_path, t
     resumed = cli_main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_epochs", "3",
                         "--trainer.devices", "1"])
     assert resumed.trainer.current_epoch == 3 and resumed.trainer.global_step > step
+
+
+def test_ddp_mrpc_accuracy_and_f1_equal_single_process(tmp_path, tiny_bert, shared_data):
+    config = write_tiny_mrpc_config(tmp_path, tiny_bert, shared_data)
+    _ddp_fit(config)
+    run_dir = next((tmp_path / "runs").glob("*/version_0"))
+    logged = read_scalars(run_dir)
+    assert logged["train/effective_batch_size"][0][1] == 8 * 1 * 2
+    best = next((run_dir / "checkpoints").glob("epoch*.ckpt"))
+    step = torch.load(best, map_location="cpu", weights_only=False)["global_step"]
+    single = cli_main(["validate", "--config", str(config), "--ckpt_path", str(best), "--trainer.devices", "1"])
+    for metric in ("val/accuracy", "val/f1", "val/loss"):
+        ddp_value = max(p for p in logged[metric] if p[0] <= step)[1]
+        assert math.isclose(single.trainer.callback_metrics[metric].item(), ddp_value, rel_tol=1e-4, abs_tol=1e-6)

@@ -1,0 +1,171 @@
+"""Masked-LM training-step throughput: our Lightning step vs Hugging Face `Trainer` + `BertForMaskedLM` +
+`DataCollatorForLanguageModeling`, on the same model configuration, WikiText-2 blocks, batch and device.
+
+    OMP_NUM_THREADS=2 python bench/mlm_throughput.py                       # micro (8K WordPiece) + mini, batch 8
+    OMP_NUM_THREADS=2 python bench/mlm_throughput.py --configs micro --compile
+
+Both sides train from the same random initialisation with AdamW, dropout 0.1, clip 1.0, and are timed between
+the starts of optimizer steps `--warmup` and `--warmup + --steps` (data loading and masking included). One JSON
+line per configuration: ms per step for both, speedup (peer / ours), our tokens/s, peak resident memory (CPU) or
+peak GPU memory, model FLOPs per step (counted with `torch.utils.flop_counter` on our sparse-head step, forward +
+backward), and our share of the matmul roofline = FLOPs per step / step time / the FLOP/s of a large fp32 matmul
+measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data_modules import WikiText2DataModule  # noqa: E402
+from models import MaskedLanguageModel  # noqa: E402
+
+CONFIGS = {  # name -> (encoder shape, trained WordPiece vocabulary or None = bert-base-uncased's)
+    "micro": ({"hidden_size": 192, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 768}, 8000),
+    "mini": ({"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 1024}, None),
+}
+
+
+class StepClock:
+    """Wall-clock time at the start of every optimizer step (works as a Lightning and as an HF callback)."""
+
+    def __init__(self):
+        self.starts: list[float] = []
+
+    def ms_per_step(self, warmup: int) -> float:
+        times = self.starts[warmup:]
+        return 1000 * (times[-1] - times[0]) / (len(times) - 1)
+
+
+def matmul_flops_per_s(device: str, size: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * reps / (time.perf_counter() - start)
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_flops(model: MaskedLanguageModel, batch: dict) -> int:
+    """FLOPs of one forward + backward of our step on `batch` (sparse head: only masked rows)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss, _, _ = model._masked_loss(batch)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: str, compile: bool) -> float:
+    import lightning as L
+
+    clock = StepClock()
+
+    class Clock(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            _sync(device)
+            clock.starts.append(time.perf_counter())
+
+    L.seed_everything(0)
+    model = MaskedLanguageModel(model_config=model_config, learning_rate=5e-4, warmup_ratio=0.06, compile=compile)
+    trainer = L.Trainer(accelerator=device, max_steps=warmup + steps + 1, gradient_clip_val=1.0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0, num_sanity_val_steps=0, callbacks=[Clock()])
+    trainer.fit(model, datamodule=datamodule)
+    return clock.ms_per_step(warmup)
+
+
+def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: str) -> float:
+    from transformers import (
+        BertConfig,
+        BertForMaskedLM,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        set_seed,
+    )
+
+    clock = StepClock()
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            _sync(device)
+            clock.starts.append(time.perf_counter())
+
+    set_seed(0)
+    model = BertForMaskedLM(BertConfig(**model_config))
+    args = TrainingArguments(output_dir="/tmp/mlm_throughput_peer", per_device_train_batch_size=datamodule.batch_size,
+                             learning_rate=5e-4, weight_decay=0.01, warmup_steps=0.06, max_steps=warmup + steps + 1,
+                             max_grad_norm=1.0, logging_steps=10_000, save_strategy="no", report_to=[], seed=0,
+                             use_cpu=device == "cpu", disable_tqdm=True, bf16=False)
+    collator = DataCollatorForLanguageModeling(datamodule.tokenizer, mlm_probability=0.15)
+    Trainer(model=model, args=args, data_collator=collator, train_dataset=datamodule.splits["train"],
+            callbacks=[Clock()]).train()
+    return clock.ms_per_step(warmup)
+
+
+def bench(name: str, batch_size: int, block_size: int, args, peak: float) -> dict:
+    shape, vocab = CONFIGS[name]
+    datamodule = WikiText2DataModule(block_size=block_size, batch_size=batch_size, train_tokenizer=vocab is not None,
+                                     vocab_size=vocab or 8000)
+    datamodule.setup("fit")
+    model_config = {"model_type": "bert", **shape, "vocab_size": len(datamodule.tokenizer)}
+    probe = MaskedLanguageModel(model_config=model_config)
+    batch = next(iter(datamodule.train_dataloader()))
+    batch["input_ids"], batch["labels"] = datamodule.masker(batch["input_ids"], batch["index"], 0)
+    flops = step_flops(probe, batch)
+    ours = run_ours(model_config, datamodule, args.steps, args.warmup, args.device, args.compile)
+    ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peer = None if args.skip_peer else run_peer({k: v for k, v in model_config.items() if k != "model_type"},
+                                                datamodule, args.steps, args.warmup, args.device)
+    memory = ({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if args.device == "cuda"
+              else {"peak_rss_mb": round(ours_rss)})
+    return {"config": f"{name}-b{batch_size}-t{block_size}" + ("-compile" if args.compile else ""),
+            "device": torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()}",
+            "params": sum(p.numel() for p in probe.parameters()), "steps_timed": args.steps,
+            "ours_ms_per_step": round(ours, 1), "peer_ms_per_step": peer and round(peer, 1),
+            "speedup": peer and round(peer / ours, 2),
+            "ours_tokens_per_s": round(batch_size * block_size / ours * 1000),
+            **memory, "gflop_per_step": round(flops / 1e9, 2), "matmul_gflop_per_s": round(peak / 1e9, 1),
+            "roofline_share": round(flops / (ours / 1000) / peak, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", default=["micro", "mini"], choices=sorted(CONFIGS))
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--block_size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=40, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (allocator, compile)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile our encoder")
+    parser.add_argument("--skip_peer", action="store_true")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    peak = matmul_flops_per_s(args.device)
+    for name in args.configs:
+        print(json.dumps(bench(name, args.batch_size, args.block_size, args, peak)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
