@@ -79,7 +79,7 @@ def run_ours(tokenizer: str | None, steps: int, save_dir: Path, extra: list[str]
     # training speed only, like the peer's train_runtime: the longest stretch of logged steps with no validation
     stretches, current = [], [events[0]]
     for event in events[1:]:
-        if any(current[-1].step < v < event.step for v in validations):
+        if any(current[-1].step <= v < event.step for v in validations):  # a validation ran in between
             stretches.append(current)
             current = []
         current.append(event)

@@ -20,6 +20,7 @@ from lightning_app.callbacks import (
     CheckpointOnInterrupt,
     DeterministicStepSeed,
     FitSummary,
+    GradNormMonitor,
     NonFiniteLossError,
     NonFiniteLossGuard,
     SaveRunConfig,
@@ -105,7 +106,7 @@ class BertCLI(LightningCLI):
         trainer = super().instantiate_trainer(**kwargs)
         config = self.config[self.subcommand] if self.subcommand else self.config
         seed = config.get("seed_everything")
-        trainer.callbacks.extend([FitSummary(), CheckpointOnInterrupt(), TokensPerSecond(),
+        trainer.callbacks.extend([FitSummary(), CheckpointOnInterrupt(), TokensPerSecond(), GradNormMonitor(),
                                   DeterministicStepSeed(seed if isinstance(seed, int) else 0)])
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()

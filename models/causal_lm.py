@@ -160,11 +160,6 @@ class CausalLanguageModel(L.LightningModule):
                 rank_zero_info(f"{name} at step {self.global_step}: CE {ce:.4f}, perplexity {perplexity:.2f} "
                                f"(CE only), BCE {bce:.5f}")
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self.global_step % max(1, self.trainer.log_every_n_steps) == 0:  # the norm costs a pass over all grads
-            norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
-            self.log("train/grad_norm", torch.stack(norms).norm())
-
     def configure_optimizers(self) -> dict:
         hp = self.hparams
         return adamw_with_linear_schedule(self, hp.learning_rate, hp.weight_decay, hp.warmup_steps, 0.0,

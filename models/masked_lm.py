@@ -144,11 +144,6 @@ class MaskedLanguageModel(L.LightningModule):
             rank_zero_info(f"Validation after epoch {self.current_epoch} (step {self.global_step}): loss {loss:.4f}, "
                            f"perplexity {perplexity:.2f}, masked accuracy {accuracy:.4f}")
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
-        if norms:  # before clipping: the norm the optimizer was handed
-            self.log("train/grad_norm", torch.stack(norms).norm())
-
     def configure_optimizers(self) -> dict:
         hp = self.hparams
         return adamw_with_linear_schedule(self, hp.learning_rate, hp.weight_decay, hp.warmup_steps, hp.warmup_ratio,

@@ -157,11 +157,6 @@ class SequenceClassifier(L.LightningModule):
         if self.trainer.is_global_zero and hasattr(experiment, "add_figure"):
             experiment.add_figure(f"{stage}/confusion_matrix", confusion_figure(confusion), self.global_step)
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        norms = [p.grad.detach().norm() for p in self.parameters() if p.grad is not None]
-        if norms:  # before clipping: the norm the optimizer was handed
-            self.log("train/grad_norm", torch.stack(norms).norm())
-
     def configure_optimizers(self) -> dict:
         hp = self.hparams
         groups = layerwise_groups(self.named_parameters(), self.model.config.num_hidden_layers, hp.learning_rate,
