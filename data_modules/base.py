@@ -116,11 +116,32 @@ def cached_dataset(cache_dir: Path, key: dict, build: Callable[[], dict[str, lis
     target = cache_dir / f"{key.get('kind', 'dataset')}-{digest}"
     if (target / "dataset_info.json").exists():
         return load_from_disk(str(target))
-    dataset = Dataset.from_dict(build())
-    partial = target.with_name(target.name + f".tmp{os.getpid()}")
-    dataset.save_to_disk(str(partial))
+    save_directory_atomically(target, Dataset.from_dict(build()).save_to_disk)
+    return load_from_disk(str(target))
+
+
+def save_directory_atomically(target: Path, save: Callable[[str], object]) -> None:
+    """`save(path)` into a private temporary directory, then rename it to `target`, so a crash never leaves a
+    half-written cache that later runs would trust."""
+    partial = target.with_name(target.name + f".partial{os.getpid()}")
+    save(str(partial))
     if target.exists():  # another process (a DDP rank) finished first; its copy is identical
         shutil.rmtree(partial)
     else:
         partial.replace(target)
-    return load_from_disk(str(target))
+
+
+def saved_or_trained_tokenizer(directory: Path, train: Callable[[], object], description: str):
+    """The tokenizer saved in `directory`; if there is none, `train()` one, save it there, and say so.
+
+    The directory's name should encode everything the tokenizer depends on (corpus fingerprint, vocabulary size),
+    so a changed corpus trains a new one instead of reusing a stale one.
+    """
+    from lightning.pytorch.utilities import rank_zero_info
+    from transformers import AutoTokenizer
+
+    if not (directory / "tokenizer.json").is_file():
+        tokenizer = train()
+        save_directory_atomically(directory, tokenizer.save_pretrained)
+        rank_zero_info(f"Trained {description} with {len(tokenizer):,} tokens; saved in {directory}")
+    return AutoTokenizer.from_pretrained(str(directory), use_fast=True)

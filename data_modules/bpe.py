@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_info
-
+from data_modules.base import saved_or_trained_tokenizer
 from lightning_app.errors import ConfigError
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
@@ -25,19 +24,10 @@ def trained_bpe(directory: Path, lines: Callable[[], Iterable[str]], vocab_size:
         lines: a callable returning the training texts (called only when training).
         vocab_size: target vocabulary size, special tokens included.
     """
-    from transformers import AutoTokenizer
-
     if vocab_size < 300:
         raise ConfigError(f"--data.vocab_size={vocab_size} is too small for byte-level BPE (256 bytes + merges); "
                           "pass at least 1000 (the default is 8000).")
-    if not (directory / "tokenizer.json").is_file():
-        tokenizer = _train(lines, vocab_size)
-        partial = directory.with_name(directory.name + ".partial")
-        tokenizer.save_pretrained(str(partial))
-        if not directory.exists():  # another process may have finished first; both are identical
-            partial.replace(directory)
-        rank_zero_info(f"Trained a byte-level BPE tokenizer with {len(tokenizer):,} tokens; saved in {directory}")
-    return AutoTokenizer.from_pretrained(str(directory), use_fast=True)
+    return saved_or_trained_tokenizer(directory, lambda: _train(lines, vocab_size), "a byte-level BPE tokenizer")
 
 
 def _train(lines: Callable[[], Iterable[str]], vocab_size: int):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_info
-
+from data_modules.base import saved_or_trained_tokenizer
 from lightning_app.errors import ConfigError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, in the order BERT's vocab.txt has
@@ -24,19 +23,10 @@ def trained_wordpiece(directory: Path, lines: Callable[[], Iterable[str]], vocab
         lines: a callable returning an iterator over training lines (called once, only when training).
         vocab_size: target vocabulary size including the special tokens.
     """
-    from transformers import AutoTokenizer
-
     if vocab_size < len(SPECIAL_TOKENS) + 100:
         raise ConfigError(f"--data.vocab_size={vocab_size} is too small for a WordPiece vocabulary; pass at least "
                           "1000 (the micro config uses 8000).")
-    if not (directory / "tokenizer.json").is_file():
-        tokenizer = _train(lines, vocab_size)
-        partial = directory.with_name(directory.name + ".partial")
-        tokenizer.save_pretrained(str(partial))
-        if not directory.exists():  # another process may have finished first; both are identical
-            partial.replace(directory)
-        rank_zero_info(f"Trained a WordPiece tokenizer with {len(tokenizer):,} tokens; saved in {directory}")
-    return AutoTokenizer.from_pretrained(str(directory), use_fast=True)
+    return saved_or_trained_tokenizer(directory, lambda: _train(lines, vocab_size), "a WordPiece tokenizer")
 
 
 def _train(lines: Callable[[], Iterable[str]], vocab_size: int):
