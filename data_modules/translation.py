@@ -28,6 +28,7 @@ from data_modules.base import (
 )
 from data_modules.bpe import trained_bpe
 from data_modules.collators import PaddingCollator
+from data_modules.masked_lm_base import IndexedExamples
 from data_modules.samplers import ResumableShuffleSampler, eval_sampler
 from lightning_app.errors import ConfigError
 
@@ -196,7 +197,7 @@ class TranslationTextDataModule(L.LightningDataModule):
         return ["val", *[name for name in self.splits if name.startswith("val_")]]
 
     def _loader(self, dataset, batch_size: int, shuffle: bool) -> StatefulDataLoader:
-        examples = [{"input_ids": ids, "index": i} for i, ids in enumerate(dataset["input_ids"])]
+        examples = IndexedExamples(dataset)
         sampler = ResumableShuffleSampler(examples, self.split_seed) if shuffle else eval_sampler(examples)
         return StatefulDataLoader(examples, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
                                   collate_fn=PaddingCollator(self.tokenizer.pad_token_id))

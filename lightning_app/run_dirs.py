@@ -15,6 +15,12 @@ import torch
 from lightning_app.errors import ConfigError
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """A checkpoint opened memory-mapped: these checks read its metadata and tensor shapes, not its weights, so a
+    large checkpoint costs little before Lightning loads it for real."""
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+
+
 def versions(run_root: Path) -> list[Path]:
     """`version_N` directories under `run_root`, oldest first."""
     found = [p for p in run_root.glob("version_*") if re.fullmatch(r"version_\d+", p.name)]
@@ -37,7 +43,7 @@ def find_checkpoint(run_root: Path, which: str) -> tuple[Path, Path]:
 
 
 def _best_from(last: Path) -> Path | None:
-    state = torch.load(last, map_location="cpu", weights_only=False)
+    state = read_checkpoint(last)
     for key, value in state.get("callbacks", {}).items():
         if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
             best = Path(value["best_model_path"])
@@ -70,7 +76,7 @@ def refuse_to_overwrite(trainer_config) -> None:
 
 def refuse_foreign_checkpoint(ckpt_path: str | Path, model_class_path: str) -> None:
     """A checkpoint must come from the config's model class (compared by class name, so moved modules still load)."""
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(ckpt_path)
     saved_class = state.get("hyper_parameters", {}).get("_class_path")
     if saved_class is None:
         raise ConfigError(f"--ckpt_path {ckpt_path} was not written by this project's CLI (no model class recorded); "
@@ -82,7 +88,7 @@ def refuse_foreign_checkpoint(ckpt_path: str | Path, model_class_path: str) -> N
 
 def check_checkpoint_fits(model, ckpt_path: str | Path) -> None:
     """Refuse a checkpoint whose weights do not fit the built model, before Lightning dumps state-dict errors."""
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(ckpt_path)
     expected = model.state_dict()
     for name, tensor in state.get("state_dict", {}).items():
         if name in expected and expected[name].shape != tensor.shape:
