@@ -58,14 +58,17 @@ def adamw_with_linear_schedule(module, learning_rate: float, weight_decay: float
                                warmup_ratio: float, betas: tuple[float, float], eps: float,
                                head_prefixes: tuple[str, ...] = (), head_learning_rate: float | None = None,
                                param_groups: list[dict] | None = None) -> dict:
-    """`configure_optimizers` output for a LightningModule: AdamW (fused on CUDA) + per-step schedule.
+    """`configure_optimizers` output for a LightningModule: AdamW (fused on CUDA and CPU) + per-step schedule.
 
     `param_groups` (e.g. layer-wise learning rates) replaces the default `parameter_groups(...)` split.
     """
     groups = param_groups if param_groups is not None else parameter_groups(
         module.named_parameters(), weight_decay, learning_rate, head_prefixes, head_learning_rate)
-    on_cuda = all(p.is_cuda for group in groups for p in group["params"])
-    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=on_cuda or None)
+    # The fused kernel (one pass over all parameters instead of a dozen element-wise ops per tensor) exists for
+    # CUDA and, since torch 2.4, CPU; the Hugging Face Trainer uses it too (`adamw_torch_fused`).
+    fusable = all(p.device.type in ("cuda", "cpu") and p.is_floating_point()
+                  for group in groups for p in group["params"])
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=fusable or None)
     total = int(module.trainer.estimated_stepping_batches)
     # Estimating builds the train loader before a checkpoint's loader state (its position within the epoch) is
     # restored, and Lightning would then reuse that fresh loader. Dropping it makes fit build it again and restore
