@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from data_modules.translation import TranslationTextDataModule  # noqa: E402
 from lightning_app.pretrained import embedded_model_dir  # noqa: E402
 from lightning_app.report import read_scalars  # noqa: E402
+from lightning_app.run_dirs import versions  # noqa: E402
 from models.causal_lm import BERT_TINY  # noqa: E402
 
 
@@ -69,7 +70,7 @@ def run_ours(tokenizer: str | None, steps: int, save_dir: Path, extra: list[str]
     if tokenizer is not None:
         command += ["--data.init_args.tokenizer", tokenizer]
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True)
-    run_dir = sorted((save_dir / "tr_en_bce_lm").glob("version_*"))[-1]
+    run_dir = versions(save_dir / "tr_en_bce_lm")[-1]  # numeric order: version_10 is newer than version_9
     scalars = read_scalars(run_dir)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
