@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from data_modules.base import saved_or_trained_tokenizer
-from lightning_app.errors import ConfigError
+from data_modules.tokenizer_loading import saved_or_trained_tokenizer
+from foundation.errors import ConfigError
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 

@@ -41,7 +41,8 @@ def pad_sequences(sequences: list[list[int]], pad_id: int, pad_to_multiple_of: i
 
 
 class PaddingCollator:
-    """Turns examples `{"input_ids": [...], "index": i}` into `input_ids`, `attention_mask` and `index` tensors."""
+    """Turns examples `{"input_ids": [...], "index": i}` into `input_ids`, `attention_mask` and `index` tensors
+    (and `num_tokens`, the non-padding token count)."""
 
     def __init__(self, pad_id: int, pad_to_multiple_of: int = 1):
         self.pad_id = pad_id
@@ -55,6 +56,7 @@ class PaddingCollator:
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "index": torch.tensor([e["index"] for e in examples], dtype=torch.long),
+            "num_tokens": int(lengths.sum()),  # a plain int: counting tokens later costs no device sync
         }
 
 
@@ -113,3 +115,41 @@ def apply_mask(input_ids: torch.Tensor, maskable: torch.Tensor, scores: torch.Te
     masked = torch.where(to_mask, mask_token_id, input_ids)
     masked = torch.where(to_random, random_tokens, masked)
     return masked, labels
+
+
+class PairCollator:
+    """Dynamic padding of sentence-pair examples; evaluation examples also carry the swapped order (`swapped_*`)."""
+
+    def __init__(self, pad_id: int, pad_to_multiple_of: int = 1):
+        self.pad_id = pad_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def _pad(self, examples: list[dict], prefix: str) -> dict[str, torch.Tensor]:
+        ids = [e[f"{prefix}input_ids"] for e in examples]
+        input_ids = pad_sequences(ids, self.pad_id, self.pad_to_multiple_of)  # (B, T), T = longest pair here
+        lengths = torch.tensor([len(x) for x in ids])
+        out = {f"{prefix}input_ids": input_ids,
+               f"{prefix}attention_mask": (torch.arange(input_ids.shape[1])[None, :] < lengths[:, None]).long()}
+        if f"{prefix}token_type_ids" in examples[0]:
+            out[f"{prefix}token_type_ids"] = pad_sequences([e[f"{prefix}token_type_ids"] for e in examples], 0,
+                                                           self.pad_to_multiple_of)
+        return out
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        batch = self._pad(examples, "")
+        if "swapped_input_ids" in examples[0]:
+            batch.update(self._pad(examples, "swapped_"))
+        batch["labels"] = torch.tensor([e["labels"] for e in examples], dtype=torch.long)
+        batch["index"] = torch.tensor([e["index"] for e in examples], dtype=torch.long)
+        batch["num_tokens"] = int(batch["attention_mask"].sum())
+        return batch
+
+
+def batch_size(batch: dict) -> int:
+    """Examples in a collated batch (for Lightning's `ThroughputMonitor`)."""
+    return int(batch["input_ids"].shape[0])
+
+
+def token_count(batch: dict) -> int:
+    """Non-padding tokens in a collated batch (for `ThroughputMonitor`; computed on the CPU copy, no device sync)."""
+    return int(batch["num_tokens"]) if "num_tokens" in batch else int(batch["attention_mask"].sum())

@@ -1,96 +1,87 @@
 """WikiText-2 (Merity et al. 2016) for masked-LM pre-training, either release.
 
-* v1, word level: `wiki.train.tokens` / `wiki.valid.tokens`, rare words already replaced by `<unk>`
-  (`../shared/data/wikitext-2/` holds this one);
-* raw: `wiki.train.raw` / `wiki.valid.raw` (original text, no `<unk>`).
+* v1, word level: `wiki.{train,valid,test}.tokens`, rare words already replaced by `<unk>`
+  (`../shared/data/wikitext-2/` holds train and valid of this one);
+* raw: `wiki.{train,valid,test}.raw` (original text, no `<unk>`).
 
 `<unk>` becomes the tokenizer's own unknown token (one id, never the pieces `<`, `unk`, `>`), blank lines are
-dropped, and the text is tokenized, concatenated and cut into blocks with [CLS]/[SEP] by the streaming path of
-`StreamingTextDataModule` (cached as a memory-mapped Arrow file).
+dropped, and the text is tokenized, concatenated and cut into blocks with [CLS]/[SEP] (cached memory-mapped).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from data_modules.base import SEARCH_ROOTS
-from data_modules.streaming_text import StreamingTextDataModule
-from lightning_app.errors import ConfigError
-from lightning_app.pretrained import hub_is_reachable
+from data_modules.masked_lm import MaskedLMDataModule
+from data_modules.reading import SEARCH_ROOTS
+from foundation.errors import ConfigError
+from foundation.hub import hub_is_reachable
 
 RELEASES = (("tokens", "wikitext-2"), ("raw", "wikitext-2-raw"))  # (file suffix, folder name under a data root)
+FILE_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
 V1_UNKNOWN = "<unk>"
 
 
-def find_wikitext2(data_dir: str | None) -> dict[str, Path] | None:
-    """{"train": ..., "validation": ...} of the first release found in `data_dir`, else the data roots."""
+def find_wikitext2(data_dir: str | None, split: str = "train") -> Path | None:
+    """The file of `split` from the first release that has train + valid in `data_dir`, else in the data roots
+    (the test file is looked up beside them)."""
     folders = [Path(data_dir).expanduser()] if data_dir else [root / name for root in SEARCH_ROOTS
                                                              for _, name in RELEASES]
     for folder in folders:
         for suffix, _ in RELEASES:
-            files = {"train": folder / f"wiki.train.{suffix}", "validation": folder / f"wiki.valid.{suffix}"}
-            if all(path.is_file() for path in files.values()):
-                return files
+            if all((folder / f"wiki.{name}.{suffix}").is_file() for name in ("train", "valid")):
+                path = folder / f"wiki.{FILE_SPLITS[split]}.{suffix}"
+                return path if path.is_file() else None
     return None
 
 
-class WikiText2DataModule(StreamingTextDataModule):
-    """WikiText-2 train/validation blocks for masked-LM pre-training (module docstring: releases, `<unk>`).
+class WikiText2DataModule(MaskedLMDataModule):
+    """WikiText-2 train/validation/test blocks for masked-LM pre-training (module docstring: releases, `<unk>`).
 
     Files are looked up in `data_dir`, else `../shared/data/wikitext-2[-raw]/`, else the project's `data/`; only
     when none has them and the Hugging Face Hub answers is the `wikitext` dataset downloaded.
 
     Args:
-        data_dir: folder with `wiki.train.tokens` + `wiki.valid.tokens` (v1) or `wiki.train.raw` +
-            `wiki.valid.raw` (raw release).
-        block_size: tokens per example including [CLS] and [SEP].
-        train_tokenizer: train a WordPiece tokenizer of `vocab_size` on the training split (saved under
-            `cache_dir`, reused next run) instead of loading `tokenizer`.
-        vocab_size: vocabulary size of the trained WordPiece tokenizer.
-        tokenizer: see `MaskedLMDataModule` (ignored with `train_tokenizer`).
-        batch_size: see `MaskedLMDataModule`.
-        eval_batch_size: see `MaskedLMDataModule`.
-        mlm_probability: see `MaskedLMDataModule`.
-        seed: see `MaskedLMDataModule`.
-        num_workers: see `MaskedLMDataModule`.
-        pad_to_multiple_of: see `MaskedLMDataModule`.
-        cache_dir: see `MaskedLMDataModule`.
-        predict_sentences: see `MaskedLMDataModule`.
+        data_dir: folder with `wiki.train.tokens` + `wiki.valid.tokens` (v1; `wiki.test.tokens` for `test`) or the
+            raw release's `wiki.*.raw`.
     """
 
-    def __init__(self, data_dir: str | None = None, block_size: int = 128, train_tokenizer: bool = False,
-                 vocab_size: int = 8000, tokenizer: str | None = None, batch_size: int = 8,
-                 eval_batch_size: int | None = None, mlm_probability: float = 0.15, seed: int = 42,
-                 num_workers: int = 0, pad_to_multiple_of: int = 1, cache_dir: str | None = None,
-                 predict_sentences: list[str] | None = None):
-        super().__init__(None, None, 5, block_size, train_tokenizer, vocab_size, tokenizer, batch_size,
-                         eval_batch_size, mlm_probability, seed, num_workers, pad_to_multiple_of, cache_dir,
-                         predict_sentences)
-        self.save_hyperparameters()
+    def __init__(self, data_dir: str | None = None, **kwargs):
+        data_dir = None if data_dir is None else str(Path(data_dir).expanduser().absolute())
+        super().__init__(**kwargs)
         self.data_dir = data_dir
-        self._files: dict[str, Path] | None = None
+        self._files: dict[str, Path] = {}
 
-    def source_files(self) -> dict[str, Path]:
-        if self._files is None:
-            self._files = find_wikitext2(self.data_dir) or self._download()
-        return self._files
+    def source_files(self, split: str) -> tuple[Path, str, bool]:
+        if split not in self._files:
+            self._files[split] = find_wikitext2(self.data_dir, split) or self._download(split)
+        return self._files[split], "--data.data_dir", False
 
-    def _download(self) -> dict[str, Path]:
+    def held_out_split(self) -> tuple[float, int]:
+        return 0.0, 0  # WikiText-2 has its own validation and test files
+
+    def _download(self, split: str) -> Path:
+        name = f"wiki.{FILE_SPLITS[split]}.tokens"
         where = repr(self.data_dir) if self.data_dir else "../shared/data/wikitext-2 or the project's data/"
         if self.data_dir or not hub_is_reachable():
-            raise ConfigError(f"--data.data_dir: WikiText-2 (wiki.train.tokens + wiki.valid.tokens, or wiki.train.raw "
-                              f"+ wiki.valid.raw) is not in {where} and the Hugging Face Hub is unreachable; pass "
-                              "--data.data_dir /path/to/wikitext-2.")
+            found_others = find_wikitext2(self.data_dir, "train") is not None
+            what = f"file {name}" if found_others else "(wiki.train.tokens + wiki.valid.tokens, or the .raw files)"
+            raise ConfigError(f"--data.data_dir: WikiText-2 {what} is not in {where} and the Hugging Face Hub is "
+                              "unreachable; pass --data.data_dir /path/to/wikitext-2.")
+        return self._download_from_hub(split)
+
+    def _download_from_hub(self, split: str) -> Path:
         from datasets import load_dataset
 
         folder = self.cache_dir / "wikitext-2-raw-download"
-        files = {"train": folder / "wiki.train.raw", "validation": folder / "wiki.valid.raw"}
-        if not all(path.is_file() for path in files.values()):
+        path = folder / f"wiki.{FILE_SPLITS[split]}.raw"
+        if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            dataset = load_dataset("wikitext", "wikitext-2-raw-v1")
-            for split, path in files.items():
-                path.write_text("".join(dataset[split]["text"]), encoding="utf-8")  # rows keep their newlines
-        return files
+            dataset = load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
+            partial = path.with_suffix(".partial")
+            partial.write_text("".join(dataset["text"]), encoding="utf-8")  # rows keep their newlines
+            partial.replace(path)
+        return path
 
     def clean_line(self, line: str) -> str:
         # the v1 release's `<unk>` stands for a word the tokenizer never saw: its unknown token, written so the fast

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from data_modules.base import saved_or_trained_tokenizer
-from lightning_app.errors import ConfigError
+from data_modules.tokenizer_loading import saved_or_trained_tokenizer
+from foundation.errors import ConfigError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4, in the order BERT's vocab.txt has
 

@@ -1,12 +1,12 @@
 """Analysis tools for `CausalLanguageModel` runs.
 
     # per-example report: every example's CE, token count and perplexity, hardest/easiest N, CE per length bucket
-    python -m lightning_app.lm_report examples --ckpt_path runs/tr_en_bce_lm/version_0/checkpoints/step2000.ckpt \\
+    python main.py lm-report examples --ckpt_path runs/tr_en_bce_lm/version_0/checkpoints/step2000.ckpt \\
         --eval_set val --output report.json
     # the same for two checkpoints side by side (e.g. step 1,000 vs 2,000)
-    python -m lightning_app.lm_report compare --ckpt_path A.ckpt --other_ckpt_path B.ckpt --output compare.json
+    python main.py lm-report compare --ckpt_path A.ckpt --other_ckpt_path B.ckpt --output compare.json
     # BCE on vs off: final validation figures of two runs (same seed), as a table
-    python -m lightning_app.lm_report bce-table --run_dir runs/tr_en_bce_lm/version_0 --other_run_dir .../version_1
+    python main.py lm-report bce-table --run_dir runs/tr_en_bce_lm/version_0 --other_run_dir .../version_1
 
 `--eval_set` is `val` (held-out pairs, one example per text), `val_wikitext` (out of domain) or another extra set;
 `--eval_file` scores a file of `English<TAB>Turkish` lines or plain text instead.
@@ -23,26 +23,24 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-import models  # noqa: F401  (imports the LightningModule classes a checkpoint may name)
 from data_modules.translation import TranslationTextDataModule
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
+from lightning_app.checkpoints import class_path_of, load_checkpoint
 from lightning_app.report import read_scalars
 
 LENGTH_BUCKETS = ((0, 64, "<=64"), (65, 10**9, ">64"))
 
 
 def load_run(ckpt_path: Path):
-    """(model in eval mode, its data module) rebuilt from a checkpoint written by the CLI."""
-    import lightning as L
+    """(model in eval mode, its data module) rebuilt from a checkpoint alone."""
+    from lightning_app.rebuild import rebuild
 
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    if state.get("hyper_parameters", {}).get("_class_path", "").rsplit(".", 1)[-1] != "CausalLanguageModel":
+    state = load_checkpoint(ckpt_path, mmap=False)
+    if (class_path_of(state) or "").rsplit(".", 1)[-1] != "CausalLanguageModel":
         raise ConfigError(f"--ckpt_path {ckpt_path} is not a CausalLanguageModel checkpoint; pass one from a "
                           "configs/tr_en_bce_lm.yaml run.")
-    data_args = {k: v for k, v in state["datamodule_hyper_parameters"].items() if not k.startswith("_")}
-    datamodule = TranslationTextDataModule(**data_args)
-    module = L.LightningModule.load_from_checkpoint(ckpt_path, map_location="cpu")
-    return module.eval(), datamodule
+    model, datamodule, _ = rebuild(state, ckpt_path)
+    return model, datamodule
 
 
 def example_texts(datamodule: TranslationTextDataModule, eval_set: str, eval_file: str | None) -> list[str]:
@@ -94,7 +92,7 @@ def bce_table(run_on: Path, run_off: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lightning_app.lm_report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="main.py lm-report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["examples", "compare", "bce-table"])
     parser.add_argument("--ckpt_path", type=Path)
@@ -126,6 +124,3 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
-
-if __name__ == "__main__":
-    main()

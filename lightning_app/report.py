@@ -1,7 +1,8 @@
 """`python main.py report RUN_DIR`: a run's final metrics on the console and its curves in one PNG.
 
-For people who do not open TensorBoard: reads the run's event files, prints the last value (and the best, for
-losses and perplexities) of every scalar, and writes `RUN_DIR/curves.png` with one panel per metric.
+For people who do not open TensorBoard: reads the run's event files, prints the last value of every scalar and,
+for evaluation metrics, the best one (lowest loss/perplexity, highest accuracy/F1) with its step, and writes
+`RUN_DIR/curves.png` with one panel per metric.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import argparse
 import math
 from pathlib import Path
 
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 
-_LOWER_IS_BETTER = ("loss", "perplexity")
+_LOWER_IS_BETTER = ("loss", "perplexity", "bce")
+_HIGHER_IS_BETTER = ("accuracy", "f1")
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -20,6 +22,8 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     if not run_dir.is_dir() or not list(run_dir.glob("events.out.tfevents.*")):
+        if run_dir.is_file():
+            raise ConfigError(f"{run_dir} is a file; pass a run directory such as runs/custom_mlm/version_0.")
         raise ConfigError(f"{run_dir} holds no TensorBoard event files; pass a run directory such as "
                           "runs/custom_mlm/version_0.")
     scalars: dict[str, list[tuple[int, float]]] = {}
@@ -35,20 +39,23 @@ def summarize(scalars: dict[str, list[tuple[int, float]]]) -> list[str]:
     for tag in sorted(scalars):
         step, value = scalars[tag][-1]
         line = f"{tag:<32} {value:>12.6g}  (step {step})"
-        if tag.endswith(_LOWER_IS_BETTER) and not tag.startswith("train/"):
-            best_step, best = min(scalars[tag], key=lambda point: point[1])
+        if not tag.startswith("train/") and tag.endswith(_LOWER_IS_BETTER + _HIGHER_IS_BETTER):
+            pick = min if tag.endswith(_LOWER_IS_BETTER) else max
+            best_step, best = pick(scalars[tag], key=lambda point: point[1])
             line += f"   best {best:.6g} at step {best_step}"
         lines.append(line)
     return lines
 
 
-def plot_curves(scalars: dict[str, list[tuple[int, float]]], path: Path) -> Path:
+def plot_curves(scalars: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
     tags = [tag for tag in sorted(scalars) if len(scalars[tag]) > 1 or tag.startswith(("val/", "test/"))]
+    if not tags:
+        return None  # nothing has more than one point yet: no curves to draw
     columns = 3
     rows = math.ceil(len(tags) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows), squeeze=False)
@@ -67,15 +74,18 @@ def plot_curves(scalars: dict[str, list[tuple[int, float]]], path: Path) -> Path
     return path
 
 
-def report_main(argv: list[str]) -> dict[str, list[tuple[int, float]]]:
+def main(argv: list[str]) -> dict[str, list[tuple[int, float]]]:
     parser = argparse.ArgumentParser(prog="main.py report", description=__doc__)
     parser.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/custom_mlm/version_0")
     args = parser.parse_args(argv)
     try:
         scalars = read_scalars(args.run_dir)
     except ConfigError as error:
-        print(f"error: {error}")
+        print(f"error: {error}")  # stdout, like the report itself
         raise SystemExit(2) from None
-    print("\n".join(summarize(scalars)))
-    print(f"Curves: {plot_curves(scalars, args.run_dir / 'curves.png')}")
+    print("\n".join(summarize(scalars)) or "No scalars logged yet.")
+    if not any(tag.startswith(("val/", "test/")) for tag in scalars):
+        print("No validation logged yet (the run stopped before its first validation).")
+    curves = plot_curves(scalars, args.run_dir / "curves.png")
+    print(f"Curves: {curves}" if curves else "No curves yet (every scalar has a single point).")
     return scalars

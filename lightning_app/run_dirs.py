@@ -1,49 +1,47 @@
-"""Find a run's checkpoints from `--ckpt_path last|best`, across separate invocations of the CLI.
+"""Run directories: find a run's checkpoints from `--ckpt_path last|best`, never overwrite a run, and put
+evaluation results into the run that produced the checkpoint.
 
 Lightning resolves "last"/"best" only inside the process that trained. Here a new process looks in the newest
-`<save_dir>/<name>/version_*/checkpoints/` of the configured TensorBoard logger, and a resumed `fit` continues
-logging into that same version directory instead of starting a new one.
+`<save_dir>/<name>/version_*/checkpoints/` of the configured TensorBoard logger; a resumed `fit` continues logging
+into the checkpoint's own version directory, and `validate`/`test`/`predict` write their results into its
+`evaluations/` folder instead of opening a new version.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-import torch
+from foundation.errors import ConfigError
+from lightning_app.checkpoints import load_checkpoint
 
-from lightning_app.errors import ConfigError
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A checkpoint opened memory-mapped: these checks read its metadata and tensor shapes, not its weights, so a
-    large checkpoint costs little before Lightning loads it for real."""
-    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+_VERSION = re.compile(r"version_(\d+)")
 
 
 def versions(run_root: Path) -> list[Path]:
     """`version_N` directories under `run_root`, oldest first."""
-    found = [p for p in run_root.glob("version_*") if re.fullmatch(r"version_\d+", p.name)]
+    found = [p for p in run_root.glob("version_*") if _VERSION.fullmatch(p.name)]
     return sorted(found, key=lambda p: int(p.name.split("_")[1]))
 
 
-def find_checkpoint(run_root: Path, which: str) -> tuple[Path, Path]:
-    """(checkpoint file, its version dir) for `which` in {"last", "best"} of the newest run that has one."""
+def find_checkpoint(run_root: Path, which: str) -> Path:
+    """The checkpoint file for `which` in {"last", "best"} of the newest run under `run_root` that has one."""
     for version in reversed(versions(run_root)):
         last = version / "checkpoints" / "last.ckpt"
         if not last.exists():
             continue
         if which == "last":
-            return last, version
+            return last
         best = _best_from(last)
         if best is not None:
-            return best, version
+            return best
     raise ConfigError(f"--ckpt_path {which}: no checkpoint found under {run_root}/version_*/checkpoints; train first "
                       "with `fit`, or pass the path of a .ckpt file.")
 
 
 def _best_from(last: Path) -> Path | None:
-    state = read_checkpoint(last)
+    state = load_checkpoint(last, "--ckpt_path best")
     for key, value in state.get("callbacks", {}).items():
         if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
             best = Path(value["best_model_path"])
@@ -51,6 +49,35 @@ def _best_from(last: Path) -> Path | None:
                 best = last.parent / best.name
             return best if best.exists() else None
     return None
+
+
+def run_of(ckpt_path: str | Path) -> tuple[Path, str, int] | None:
+    """(save_dir, name, version) when the checkpoint sits in `<save_dir>/<name>/version_N/checkpoints/`."""
+    path = Path(ckpt_path).absolute()
+    if path.parent.name != "checkpoints":
+        return None
+    match = _VERSION.fullmatch(path.parent.parent.name)
+    if match is None:
+        return None
+    return path.parents[3], path.parents[2].name, int(match.group(1))
+
+
+def evaluation_dir(ckpt_path: str | Path) -> Path:
+    """Where `validate`/`test`/`predict` of a checkpoint write: its run's `evaluations/`, else beside the file."""
+    run = run_of(ckpt_path)
+    return (run[0] / run[1] / f"version_{run[2]}" / "evaluations") if run else Path(ckpt_path).absolute().parent
+
+
+def check_writable(directory: Path, option: str) -> None:
+    """One sentence when `directory` (or its nearest existing parent) cannot be written, or is a file."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{option}: {existing} is a file, not a directory; pass a directory.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option}: {existing} is not writable; pass a directory you can write to (e.g. "
+                          "--trainer.default_root_dir runs).")
 
 
 def refuse_to_overwrite(trainer_config) -> None:
@@ -72,30 +99,3 @@ def refuse_to_overwrite(trainer_config) -> None:
         if dirpath and Path(dirpath).is_dir() and any(Path(dirpath).glob("*.ckpt")):
             raise ConfigError(f"ModelCheckpoint dirpath {dirpath} already holds checkpoints of another run; choose a "
                               "new dirpath, or pass --ckpt_path last to resume that run.")
-
-
-def refuse_foreign_checkpoint(ckpt_path: str | Path, model_class_path: str) -> None:
-    """A checkpoint must come from the config's model class (compared by class name, so moved modules still load)."""
-    state = read_checkpoint(ckpt_path)
-    saved_class = state.get("hyper_parameters", {}).get("_class_path")
-    if saved_class is None:
-        raise ConfigError(f"--ckpt_path {ckpt_path} was not written by this project's CLI (no model class recorded); "
-                          "pass a checkpoint from a `python main.py fit` run.")
-    if saved_class.rsplit(".", 1)[-1] != model_class_path.rsplit(".", 1)[-1]:
-        raise ConfigError(f"--ckpt_path {ckpt_path} holds a {saved_class}, but the config builds a {model_class_path}; "
-                          "pass a checkpoint of this config's model, or the config that trained it.")
-
-
-def check_checkpoint_fits(model, ckpt_path: str | Path) -> None:
-    """Refuse a checkpoint whose weights do not fit the built model, before Lightning dumps state-dict errors."""
-    state = read_checkpoint(ckpt_path)
-    expected = model.state_dict()
-    for name, tensor in state.get("state_dict", {}).items():
-        if name in expected and expected[name].shape != tensor.shape:
-            raise ConfigError(f"--ckpt_path {ckpt_path}: {name} has shape {tuple(tensor.shape)} in the checkpoint but "
-                              f"{tuple(expected[name].shape)} in this config's model; pass the config that trained "
-                              "the checkpoint.")
-    missing = [name for name in expected if name not in state.get("state_dict", {})]
-    if missing:
-        raise ConfigError(f"--ckpt_path {ckpt_path} lacks {len(missing)} of this model's weights (e.g. {missing[0]}); "
-                          "pass a checkpoint of this config's model.")

@@ -6,7 +6,7 @@ import importlib
 
 from lightning.pytorch.strategies import FSDPStrategy
 
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 
 # Encoder-layer classes of the model families this project trains; each becomes one FSDP unit.
 DEFAULT_LAYER_CLASSES = (

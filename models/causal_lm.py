@@ -12,18 +12,16 @@ figures: `val/loss` (token-weighted mean CE), `val/perplexity` = exp(val/loss), 
 
 from __future__ import annotations
 
-import math
-
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
-from lightning_app.errors import ConfigError
-from lightning_app.pretrained import resolve_pretrained
+from foundation.contract import DataFacts
+from foundation.errors import ConfigError
 from models.bce_term import bce_weight_at, next_token_losses
-from models.optimization import adamw_with_linear_schedule
+from models.building import build_network
+from models.task_module import TaskModule, perplexity
 
 # prajjwal1/bert-tiny's shape (Turc et al. 2019): 2 layers, hidden 128, 2 heads, FFN 512
 BERT_TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 512,
@@ -32,31 +30,27 @@ BERT_TINY = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 
 
 def build_decoder(pretrained_model: str | None, model_config: dict | None, vocab_size: int | None):
     """A `BertLMHeadModel` with `is_decoder=True` enforced, from a local directory or a config (bert-tiny shape)."""
-    from transformers import BertConfig, BertLMHeadModel
+    from transformers import BertLMHeadModel
 
     if pretrained_model is not None:
-        directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
-        config = BertConfig.from_pretrained(str(directory), is_decoder=True)
-        return BertLMHeadModel.from_pretrained(str(directory), config=config)
-    settings = {**BERT_TINY, **(model_config or {})}
+        return build_network(BertLMHeadModel, pretrained_model, model_config, is_decoder=True)[0]
+    settings = {"model_type": "bert", **BERT_TINY, **(model_config or {})}
     if vocab_size is not None:
         settings.setdefault("vocab_size", vocab_size)
     if "vocab_size" not in settings:
         raise ConfigError("--model.model_config needs a vocab_size (or a data module with a tokenizer).")
-    settings["is_decoder"] = True  # the causal mask: never optional here
-    return BertLMHeadModel(BertConfig(**settings))
+    return build_network(BertLMHeadModel, None, settings, is_decoder=True)[0]  # the causal mask: never optional
 
 
-class CausalLanguageModel(L.LightningModule):
+class CausalLanguageModel(TaskModule):
     """Next-token LM with an auxiliary one-vs-rest BCE term (see the module docstring and `models/bce_term.py`).
 
     Args:
         pretrained_model: a local directory with bert-tiny-style weights (loaded with `is_decoder=True`); None =
             random weights from `model_config`.
         model_config: `BertConfig` fields overriding the bert-tiny shape; `vocab_size` defaults to the tokenizer's.
-        learning_rate: peak AdamW learning rate.
-        weight_decay: AdamW decay on weight matrices.
-        warmup_steps: linear warmup steps, then linear decay to 0 at the last step.
+        learning_rate: peak AdamW learning rate (from random weights at batch 1 the network needs large steps).
+        warmup_steps: linear warmup steps, then the schedule (linear decay to 0 at the last step).
         bce_enabled: add the BCE term to the training loss (False: plain CE, and the logs say so).
         bce_start: w after warmup at step 0 of the boost.
         bce_max: w reached at `bce_boost_span` steps.
@@ -68,38 +62,29 @@ class CausalLanguageModel(L.LightningModule):
     """
 
     def __init__(self, pretrained_model: str | None = None, model_config: dict | None = None,
-                 learning_rate: float = 2e-3, weight_decay: float = 0.01, warmup_steps: int = 400,
-                 bce_enabled: bool = True, bce_start: float = 0.2, bce_max: float = 0.5, bce_warmup_steps: int = 400,
-                 bce_boost_span: int = 2000, max_new_tokens: int = 40, top_k: int = 0, temperature: float = 1.0):
-        super().__init__()
-        self.save_hyperparameters()
+                 learning_rate: float = 2e-3, warmup_steps: int = 400, bce_enabled: bool = True,
+                 bce_start: float = 0.2, bce_max: float = 0.5, bce_warmup_steps: int = 400,
+                 bce_boost_span: int = 2000, max_new_tokens: int = 40, top_k: int = 0, temperature: float = 1.0,
+                 **kwargs):
+        super().__init__(learning_rate=learning_rate, warmup_steps=warmup_steps, **kwargs)
+        if min(bce_start, bce_max, bce_warmup_steps, bce_boost_span) < 0 or max_new_tokens < 1 or temperature <= 0:
+            raise ConfigError("--model.bce_start/bce_max/bce_warmup_steps/bce_boost_span must be 0 or more, "
+                              "--model.max_new_tokens at least 1 and --model.temperature positive; fix the one that "
+                              "is not.")
         self.model = None if pretrained_model is None and "vocab_size" not in (model_config or {}) else \
             build_decoder(pretrained_model, model_config, None)
         self.eval_metrics = torch.nn.ModuleDict()
 
-    def check_datamodule(self, datamodule) -> None:
-        self.configure_model_for(datamodule)
-        positions = self.model.config.max_position_embeddings
-        if datamodule.block_size > positions:
-            raise ConfigError(f"--data.block_size={datamodule.block_size} exceeds the model's {positions} positions; "
-                              f"pass --data.block_size {positions} or less.")
-        if len(datamodule.tokenizer) > self.model.config.vocab_size:
-            raise ConfigError(f"the tokenizer has {len(datamodule.tokenizer)} tokens but the model only "
-                              f"{self.model.config.vocab_size}; pass --data.tokenizer with the model's tokenizer.")
-
-    def configure_model_for(self, datamodule) -> None:
+    def configure_for(self, facts: DataFacts) -> None:
         """Build from config once the tokenizer is known (its size is the vocabulary), unless built already; the
         size is then recorded in the hyperparameters, so checkpoints rebuild the same network."""
         if self.model is None:
-            self.model = build_decoder(None, self.hparams.model_config, len(datamodule.tokenizer))
-            self.hparams.model_config = {**(self.hparams.model_config or {}), "vocab_size": len(datamodule.tokenizer)}
-
-    def setup(self, stage: str) -> None:
-        self.configure_model_for(self.trainer.datamodule)
-        names = getattr(self.trainer.datamodule, "eval_set_names", ["val"])
-        for name in names:
-            if name not in self.eval_metrics:
-                self.eval_metrics[name] = torch.nn.ModuleDict({"ce": MeanMetric(), "bce": MeanMetric()})
+            self.model = build_decoder(None, self.hparams.model_config, facts.vocab_size)
+            self.hparams.model_config = {**(self.hparams.model_config or {}), "vocab_size": facts.vocab_size}
+        for name in facts.eval_set_names:
+            for stage_name in (name, name.replace("val", "test", 1)):
+                if stage_name not in self.eval_metrics:
+                    self.eval_metrics[stage_name] = torch.nn.ModuleDict({"ce": MeanMetric(), "bce": MeanMetric()})
 
     def on_fit_start(self) -> None:
         if not self.hparams.bce_enabled:
@@ -127,66 +112,51 @@ class CausalLanguageModel(L.LightningModule):
             ce, bce = F.cross_entropy(logits.float(), targets), torch.zeros((), device=logits.device)
         return ce, bce, int((targets != -100).sum())
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         ce, bce, _ = self.losses(batch)
         weight = self.bce_weight()
-        loss = ce + weight * bce
-        self.log_dict({"train/loss": loss, "train/ce": ce, "train/bce": bce, "train/bce_weight": weight},
-                      prog_bar=False)
-        return loss
+        return ce + weight * bce, {"ce": ce, "bce": bce, "bce_weight": weight}
 
-    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
-        names = getattr(self.trainer.datamodule, "eval_set_names", ["val"])
-        metrics = self.eval_metrics[names[dataloader_idx]]
+    def eval_update(self, batch: dict, stage: str, dataloader_idx: int) -> None:
+        name = self.facts.eval_set_names[dataloader_idx] if stage == "val" else "test"
+        metrics = self.eval_metrics[name]
         logits, targets = self.next_token_logits(batch)
         ce, bce = next_token_losses(logits.float(), targets)  # BCE is reported even when not trained on
         count = int((targets != -100).sum())
         metrics["ce"].update(ce, weight=count)  # token-weighted
         metrics["bce"].update(bce, weight=count)
 
-    def on_validation_epoch_end(self) -> None:
+    def eval_values(self, stage: str) -> dict[str, dict[str, torch.Tensor]]:
         weight = self.bce_weight()
+        results = {}
         for name, metrics in self.eval_metrics.items():
-            if metrics["ce"].update_count == 0:
+            if not name.startswith(stage) or metrics["ce"].update_count == 0:
                 continue
             ce, bce = metrics["ce"].compute(), metrics["bce"].compute()
             metrics["ce"].reset()
             metrics["bce"].reset()
-            perplexity = torch.exp(ce) if ce < 80 else torch.tensor(math.inf)
-            self.log_dict({f"{name}/loss": ce, f"{name}/perplexity": perplexity, f"{name}/bce": bce,
-                           f"{name}/total_loss": ce + weight * bce}, sync_dist=True, prog_bar=name == "val",
-                          add_dataloader_idx=False)
-            if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
-                rank_zero_info(f"{name} at step {self.global_step}: CE {ce:.4f}, perplexity {perplexity:.2f} "
-                               f"(CE only), BCE {bce:.5f}")
-
-    def configure_optimizers(self) -> dict:
-        hp = self.hparams
-        return adamw_with_linear_schedule(self, hp.learning_rate, hp.weight_decay, hp.warmup_steps, 0.0,
-                                          (0.9, 0.999), 1e-8)
+            results[name] = {"loss": ce, "perplexity": perplexity(ce), "bce": bce, "total_loss": ce + weight * bce}
+        return results
 
     # --- generation -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, prompt_ids: torch.Tensor, end_token_id: int | None = None) -> torch.Tensor:
-        """Continue (1, T) prompt ids greedily (top_k 0) or by top-k sampling, up to the context length."""
-        ids = prompt_ids
-        limit = self.model.config.max_position_embeddings
-        for _ in range(self.hparams.max_new_tokens):
-            logits = self.model(input_ids=ids[:, -limit:]).logits[:, -1].float()  # (1, V)
-            if self.hparams.top_k > 0:
-                values, candidates = (logits / self.hparams.temperature).topk(self.hparams.top_k)
-                next_id = candidates.gather(1, torch.multinomial(values.softmax(-1), 1))
-            else:
-                next_id = logits.argmax(-1, keepdim=True)
-            ids = torch.cat([ids, next_id], dim=1)
-            if end_token_id is not None and next_id.item() == end_token_id:
-                break
-        return ids
+    def generate(self, prompt_ids: torch.Tensor) -> torch.Tensor:
+        """Continue (1, T) prompt ids greedily (top_k 0) or by top-k sampling with `transformers`' `generate`,
+        stopping at the data's end token or the context length."""
+        hp = self.hparams
+        room = self.model.config.max_position_embeddings - prompt_ids.shape[1]
+        sampling = {"do_sample": True, "top_k": hp.top_k, "temperature": hp.temperature} if hp.top_k > 0 else {
+            "do_sample": False}
+        return self.model.generate(prompt_ids, attention_mask=torch.ones_like(prompt_ids),
+                                   max_new_tokens=min(hp.max_new_tokens, room), eos_token_id=self.facts.end_token_id,
+                                   pad_token_id=self.facts.tokenizer.pad_token_id, **sampling)
 
     def predict_step(self, batch: dict, batch_idx: int) -> str:
-        datamodule = self.trainer.datamodule
         prompt = batch["input_ids"]  # (1, T)
-        output = self.generate(prompt, datamodule.end_token_id)
-        text = datamodule.tokenizer.decode(output[0, prompt.shape[1]:], skip_special_tokens=True)
-        rank_zero_info(f"{datamodule.predict_prompts[batch_idx]!r} -> {text!r}")
+        text = self.facts.tokenizer.decode(self.generate(prompt)[0, prompt.shape[1]:], skip_special_tokens=True)
+        rank_zero_info(f"{self.facts.sample_prompts[int(batch['index'][0])]!r} -> {text!r}")
         return text
+
+    def prediction_rows(self, output: str, batch: dict) -> list[dict]:
+        index = int(batch["index"][0])
+        return [{"index": index, "prompt": self.facts.sample_prompts[index], "generated": output}]

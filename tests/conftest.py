@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Imported before any test captures output, so Lightning's log handlers keep the real stderr (as in a terminal) and
+# tests that read an `error:` line from captured stderr see only that line.
+import lightning  # noqa: F401
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

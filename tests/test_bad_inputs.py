@@ -145,8 +145,8 @@ def test_config_files_are_never_modified(tmp_path):
 
 
 def test_checkpoint_with_other_shapes_is_refused(tmp_path, tiny_bert):
-    from lightning_app.errors import ConfigError
-    from lightning_app.run_dirs import check_checkpoint_fits
+    from foundation.errors import ConfigError
+    from lightning_app.checkpoints import check_checkpoint_fits
     from models import MaskedLanguageModel
 
     wider = MaskedLanguageModel(model_config=dict(tiny_bert, hidden_size=48, intermediate_size=96))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from transformers import BertConfig, BertLMHeadModel
 
 from data_modules import TranslationTextDataModule
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 from models import CausalLanguageModel
 from models.bce_term import bce_weight_at, vocabulary_bce
 from models.causal_lm import build_decoder

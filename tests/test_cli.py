@@ -32,8 +32,16 @@ def _tiny_fit_args(tmp_path: Path, tiny_bert: dict, small_text: Path) -> list[st
 NEEDS_DOWNLOADED_WEIGHTS = {"mrpc.yaml": "pass --model.pretrained_model /path/to/ModernBERT-base"}
 
 
+# Configs that are stacked after a task config rather than used alone.
+STACKED_ON = {"debug.yaml": "custom_mlm.yaml"}
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_every_config_parses(config, capsys):
+    if config.name in STACKED_ON:
+        cli = cli_main(["--config", str(config.parent / STACKED_ON[config.name]), "--config", str(config)], run=False)
+        assert cli.model is not None and cli.datamodule is not None and cli.trainer.fast_dev_run
+        return
     if config.name in NEEDS_DOWNLOADED_WEIGHTS:
         with pytest.raises(SystemExit) as exit_info:
             cli_main(["--config", str(config)], run=False)

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from data_modules import CustomTextDataModule
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 from models import MaskedLanguageModel
-from models.mlm_backbone import masked_logits
+from models.sparse_mlm_head import masked_logits
 
 
 def test_embedded_encoder_gets_tied_fresh_head(caplog):

@@ -2,8 +2,8 @@
 
 import torch
 
-from data_modules.base import load_tokenizer
 from data_modules.collators import IGNORE_INDEX, TokenMasker, apply_mask
+from data_modules.tokenizer_loading import load_tokenizer
 
 CLS, SEP, PAD, MASK = 101, 102, 0, 103
 

@@ -111,7 +111,7 @@ class StopBelow(GradientRecorder):
 
 
 def test_overfit_batches_1_drives_loss_below_half_within_200_steps(full_blocks, tiny_bert):
-    # `overfit_batches` also fixes the batch's masks (masked_lm_base), so there is one input to memorise
+    # `overfit_batches` also fixes the batch's masks (data_modules/masked_lm.py), so there is one input to memorise
     config = {**tiny_bert, **NO_DROPOUT, "hidden_size": 64, "intermediate_size": 128}
     L.seed_everything(0)
     model = MaskedLanguageModel(model_config=config, learning_rate=3e-3)

@@ -8,12 +8,13 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from foundation.contract import connect
+from models.optimization import layer_depth, parameter_groups
 
 from data_modules.length_grouped import LengthGroupedSampler
 from data_modules.mrpc import MRPCDataModule, read_pairs
+from foundation.errors import ConfigError
 from lightning_app.cli import cli_main
-from lightning_app.errors import ConfigError
-from models.classifier_parts import layer_depth, layerwise_groups
 from models.sequence_classifier import SequenceClassifier
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +39,11 @@ def _trainer(**kwargs) -> L.Trainer:
 
 
 def test_real_files_parse_without_losing_or_merging_rows(shared_data):
-    pairs, labels, _ = read_pairs(shared_data / "mrpc" / "train.tsv", "--data.train_file")
+    found = read_pairs(shared_data / "mrpc" / "train.tsv", "--data.train_file")
+    pairs, labels = found.pairs, found.labels
     assert (len(pairs), sum(labels)) == (3668, 2474)
-    pairs, labels, _ = read_pairs(shared_data / "mrpc" / "dev.tsv", "--data.validation_file")
+    found = read_pairs(shared_data / "mrpc" / "dev.tsv", "--data.validation_file")
+    pairs, labels = found.pairs, found.labels
     assert (len(pairs), sum(labels)) == (408, 279)
     assert not any("\t" in s or "\n" in s for pair in pairs for s in pair)
     assert any('"' in s for pair in pairs for s in pair)  # bare quotes survive as text
@@ -94,7 +97,8 @@ def test_length_grouped_sampler_is_a_seeded_permutation_with_less_padding():
 
 def test_layerwise_learning_rates():
     model = SequenceClassifier(model_config=TINY_MODERNBERT)
-    groups = layerwise_groups(model.named_parameters(), 2, 1e-3, 0.01, 0.5, ("model.classifier.",), 2e-2)
+    groups = parameter_groups(model.named_parameters(), 1e-3, 0.01, ("model.classifier.",), 2e-2, layer_decay=0.5,
+                              num_layers=2)
     rates = {g["name"]: g["lr"] for g in groups}
     assert rates["head"] == 2e-2 and rates["layer03"] == 1e-3  # head / top (final norm, prediction head)
     assert rates["layer02"] == pytest.approx(5e-4) and rates["layer00"] == pytest.approx(1.25e-4)
@@ -144,32 +148,40 @@ def test_logged_metrics_equal_a_hand_computation(mrpc_rows, tiny_bert):
     assert logged["val/loss"] == pytest.approx(sum(losses) / 24, rel=1e-5)
 
 
-def test_predict_writes_glue_style_tsv_and_prints_a_pair(mrpc_rows, tiny_bert, tmp_path, capsys):
+def test_predict_writes_glue_submission_files_and_a_single_pair(mrpc_rows, tiny_bert, tmp_path, caplog):
+    from lightning_app.callbacks import PredictionFiles
+
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("index\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
                      "7\t1\t2\tThe cat sat.\tA cat was sitting.\n9\t3\t4\tIt rained \"hard\".\tStocks rose.\n")
-    output = tmp_path / "out" / "predictions.tsv"
+    output = tmp_path / "out"
     model = SequenceClassifier(model_config=tiny_bert)
-    _trainer().predict(model, MRPCDataModule(data_dir=str(mrpc_rows), predict_file=str(pairs),
-                                             predict_output=str(output), max_seq_length=64))
-    rows = [line.split("\t") for line in output.read_text().splitlines()]
-    assert rows[0] == ["index", "prob_paraphrase", "label"] and [r[0] for r in rows[1:]] == ["7", "9"]
-    assert all(0 <= float(p) <= 1 and int(label) == int(float(p) >= 0.5) for _, p, label in rows[1:])
+    _trainer(callbacks=[PredictionFiles(str(output))]).predict(
+        model, MRPCDataModule(data_dir=str(mrpc_rows), predict_file=str(pairs), max_seq_length=64))
+    rows = [line.split("\t") for line in (output / "MRPC.tsv").read_text().splitlines()]
+    assert rows == [["index", "prediction"], ["7", rows[1][1]], ["9", rows[2][1]]]  # GLUE's submission format
+    probabilities = [line.split("\t") for line in (output / "MRPC.probabilities.tsv").read_text().splitlines()]
+    assert probabilities[0] == ["index", "prob_equivalent", "label"] and [r[0] for r in probabilities[1:]] == ["7", "9"]
+    for (_, prediction), (_, p, label) in zip(rows[1:], probabilities[1:]):
+        assert 0 <= float(p) <= 1 and int(prediction) == int(float(p) >= 0.5)
+        assert label == ("equivalent" if prediction == "1" else "not_equivalent")
 
     data = MRPCDataModule(data_dir=str(mrpc_rows), predict_sentence1="A b.", predict_sentence2="B a.",
                           max_seq_length=64)
-    _trainer().predict(model, data)
-    assert "P(paraphrase) = " in capsys.readouterr().out
+    with caplog.at_level("INFO"):
+        _trainer(callbacks=[PredictionFiles(str(tmp_path / "pair"))]).predict(model, data)
+    assert "P(equivalent) = " in caplog.text
+    assert len((tmp_path / "pair" / "MRPC.tsv").read_text().splitlines()) == 2
 
 
 def test_num_labels_and_tokenizer_mistakes_stop_before_training(mrpc_rows, tiny_bert, tmp_path):
     data = MRPCDataModule(data_dir=str(mrpc_rows), max_seq_length=64)
     with pytest.raises(ConfigError, match="--model.num_labels=3 disagrees with the data, which has 2 labels"):
-        SequenceClassifier(model_config=tiny_bert, num_labels=3).check_datamodule(data)
+        connect(SequenceClassifier(model_config=tiny_bert, num_labels=3), data)
     SequenceClassifier(model_config=tiny_bert).model.save_pretrained(tmp_path / "no_tokenizer")
     model = SequenceClassifier(pretrained_model=str(tmp_path / "no_tokenizer"))
     with pytest.raises(ConfigError, match="has no tokenizer files"):
-        model.check_datamodule(data)
+        connect(model, MRPCDataModule(data_dir=str(mrpc_rows), max_seq_length=64))
 
 
 def test_modernbert_config_stops_with_one_sentence_offline(capsys):

@@ -3,7 +3,7 @@
 import pytest
 
 from data_modules import CustomTextDataModule
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 
 
 def _setup(**kwargs) -> CustomTextDataModule:

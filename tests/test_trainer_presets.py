@@ -6,8 +6,8 @@ import pytest
 import yaml
 from lightning.pytorch.strategies import DDPStrategy
 
+from foundation.errors import ConfigError
 from lightning_app.cli import cli_main
-from lightning_app.errors import ConfigError
 from lightning_app.strategies import TransformerFSDPStrategy
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

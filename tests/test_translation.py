@@ -6,7 +6,7 @@ import pytest
 
 from data_modules import TranslationTextDataModule
 from data_modules.translation import read_pairs
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 
 
 def test_real_corpus_reads_every_pair(shared_data):

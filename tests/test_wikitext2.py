@@ -10,7 +10,9 @@ import yaml
 import data_modules.streaming_text as streaming
 from data_modules import StreamingTextDataModule, WikiText2DataModule
 from data_modules.collators import IGNORE_INDEX
-from lightning_app.errors import ConfigError
+from data_modules.splits import held_out_mask
+from foundation.contract import connect
+from foundation.errors import ConfigError
 from models import MaskedLanguageModel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +73,7 @@ def test_raw_release_is_found(wiki_dir, tmp_path):
     for split in ("train", "valid"):
         (raw / f"wiki.{split}.raw").write_text((wiki_dir / f"wiki.{split}.tokens").read_text().replace("<unk>", "x"))
     dm = WikiText2DataModule(data_dir=str(raw), cache_dir=str(tmp_path / "cache"))
-    assert dm.source_files()["train"].name == "wiki.train.raw"
+    assert dm.source_files("train")[0].name == "wiki.train.raw"
     dm.setup("fit")
     assert len(dm.splits["validation"]) > 0
 
@@ -84,7 +86,7 @@ def test_missing_data_names_data_dir(tmp_path):
 
 
 def test_shared_data_is_found_without_options():
-    assert WikiText2DataModule().source_files()["train"].parts[-2:] == ("wikitext-2", "wiki.train.tokens")
+    assert WikiText2DataModule().source_files("train")[0].parts[-2:] == ("wikitext-2", "wiki.train.tokens")
 
 
 def test_trained_wordpiece_is_saved_reused_and_keeps_unk_whole(wiki_dir, tmp_path):
@@ -107,7 +109,7 @@ def test_model_vocabulary_follows_trained_tokenizer(wiki_dir, tmp_path, tiny_ber
     model = MaskedLanguageModel(model_config=config)
     dm = WikiText2DataModule(data_dir=str(wiki_dir), train_tokenizer=True, vocab_size=1000, block_size=64,
                              cache_dir=str(tmp_path / "cache"))
-    model.check_datamodule(dm)
+    connect(model, dm)
     assert model.model.config.vocab_size == 1000 and model.hparams.model_config["vocab_size"] == 1000
     assert model.model.get_output_embeddings().weight.shape == (1000, 32)
 
@@ -136,7 +138,8 @@ def test_streaming_chunks_give_the_same_blocks_and_hold_out_lines(wiki_dir, tmp_
         assert chunked.splits[split]["input_ids"] == whole.splits[split]["input_ids"]
     assert chunked.splits["train"].cache_files  # memory-mapped from the Arrow file, not held in RAM
     lines = [line.strip() for line in corpus.read_text().splitlines() if line.strip()]
-    held_out = [line for i, line in enumerate(lines) if i % 100 < 10]
+    mask = held_out_mask(len(lines), 10, 42, "--data.validation_split_percentage")  # the one split rule
+    held_out = [line for i, line in enumerate(lines) if mask[i]]
     tok = whole.tokenizer
     assert _stream(whole, "validation") == [i for ids in tok(held_out, add_special_tokens=False)["input_ids"]
                                             for i in ids]

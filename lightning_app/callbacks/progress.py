@@ -1,0 +1,47 @@
+"""One progress bar for the whole run, counted in optimizer steps."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+
+
+class RunProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar, counting optimizer steps of the whole run (`steps done/total`, ETA to the end of the
+    run, also for step-based runs), with the epoch in the description and without the `v_num` entry.
+
+    Args:
+        refresh_rate: redraw every N optimizer steps (a batch-1 causal LM step is faster than a redraw).
+        leave: keep finished validation/test bars on screen.
+    """
+
+    def __init__(self, refresh_rate: int = 1, leave: bool = False):
+        super().__init__(refresh_rate=refresh_rate, leave=leave)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.train_progress_bar = self.init_train_tqdm()
+        total = trainer.max_steps if trainer.max_steps > 0 else trainer.estimated_stepping_batches
+        self.train_progress_bar.reset(total=None if total == float("inf") else int(total))
+        self.train_progress_bar.initial = trainer.global_step  # a resumed run: the rate counts new steps only
+        self.train_progress_bar.n = trainer.global_step
+        self.train_progress_bar.unit = "step"
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_) -> None:
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch}")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        bar = self.train_progress_bar
+        step = trainer.global_step
+        if bar.n != step and (step % self.refresh_rate == 0 or step == bar.total):
+            bar.n = step
+            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+            bar.refresh()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.train_progress_bar.set_postfix(self.get_metrics(trainer, pl_module))
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics

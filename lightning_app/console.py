@@ -1,0 +1,22 @@
+"""A quiet console: no third-party advertisements, no warnings about code that is not the user's to fix."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+
+class _DropAdvertisements(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("💡 Tip")
+
+
+def quiet_console() -> None:
+    """Drop Lightning's LitLogger tip and deprecation warnings raised inside our dependencies (torchdata's
+    `set_vital`, Lightning's pytree helper): the user cannot act on them. Our own warnings stay."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropAdvertisements) for f in logger.filters):
+            logger.addFilter(_DropAdvertisements())
+    warnings.filterwarnings("ignore", message=".*'set_vital' is deprecated.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")

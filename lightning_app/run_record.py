@@ -1,0 +1,64 @@
+"""What a checkpoint records about its run, so the checkpoint alone is enough to evaluate, predict or export.
+
+Lightning already stores the model's and the data module's constructor arguments (`hyper_parameters`,
+`datamodule_hyper_parameters`). `RunRecord` adds, under `checkpoint["toolkit"]`: both classes, and the files of the
+tokenizer the run actually used (loaded from a path, the model's own, or trained on the corpus), as bytes. A
+checkpoint copied to another machine, or whose run directory was deleted, still scores with the right tokenizer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import lightning as L
+
+from data_modules.caching import default_cache_dir, save_directory_atomically
+
+FORMAT = 1
+
+
+def tokenizer_files(tokenizer) -> dict[str, bytes]:
+    """{file name: content} of `tokenizer.save_pretrained`."""
+    with tempfile.TemporaryDirectory() as directory:
+        tokenizer.save_pretrained(directory)
+        return {path.name: path.read_bytes() for path in Path(directory).iterdir() if path.is_file()}
+
+
+def recorded_tokenizer_dir(state: dict, cache_dir: Path | None = None) -> Path | None:
+    """The recorded tokenizer written to a directory keyed by its content (reused across calls), or None."""
+    files = state.get("toolkit", {}).get("tokenizer_files")
+    if not files:
+        return None
+    digest = hashlib.sha256(b"".join(name.encode() + content for name, content in sorted(files.items())))
+    target = (cache_dir or default_cache_dir()) / f"tokenizer-from-checkpoint-{digest.hexdigest()[:16]}"
+    if not target.is_dir():
+        def write(directory: str) -> None:
+            for name, content in files.items():
+                (Path(directory) / Path(name).name).write_bytes(content)  # names only: never a path outside
+
+        save_directory_atomically(target, write)
+    return target
+
+
+class RunRecord(L.Callback):
+    """Adds the model and data classes and the data's tokenizer files to every checkpoint (module docstring)."""
+
+    def __init__(self):
+        self._record: dict | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        facts = getattr(pl_module, "facts", None)
+        datamodule = trainer.datamodule
+        self._record = {"format": FORMAT, "model_class": _class_path(pl_module),
+                        "data_class": _class_path(datamodule) if datamodule is not None else None,
+                        "tokenizer_files": tokenizer_files(facts.tokenizer) if facts is not None else {}}
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if self._record is not None:
+            checkpoint["toolkit"] = self._record
+
+
+def _class_path(obj) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"

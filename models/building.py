@@ -1,0 +1,61 @@
+"""The one way a model's network is built: from a pretrained directory (or hub id, or the embedded MiniLM), or
+from a config dict of random weights — never both, so a run never silently mixes the two."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from foundation.errors import ConfigError
+from foundation.hub import EMBEDDED_MODEL_ID, resolve_pretrained
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' loading warnings and progress bars: the caller reports what matters in one line
+    (e.g. "a fresh MLM head was initialised") instead of a screen of "weights not initialized" lines."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
+def build_network(model_class, pretrained_model: str | None, model_config: dict | None, **overrides):
+    """(network, names of freshly initialised top-level modules, its directory or None).
+
+    Args:
+        model_class: an `AutoModelFor...` class, or a concrete `PreTrainedModel` class.
+        pretrained_model: local directory or hub id; None = the embedded all-MiniLM-L6-v2 (unless `model_config`).
+        model_config: `{model_type: bert, hidden_size: ..., ...}` for random weights.
+        overrides: config fields forced either way (e.g. `num_labels`, `is_decoder=True`).
+    """
+    from transformers import AutoConfig
+
+    if model_config is not None:
+        if pretrained_model is not None:
+            raise ConfigError("--model.pretrained_model and --model.model_config are both set; pass one of them "
+                              "(model_config builds random weights; add --model.model_config null to load the "
+                              "pretrained model).")
+        settings = {**model_config, **overrides}
+        config = AutoConfig.for_model(settings.pop("model_type", "bert"), **settings)
+        make = getattr(model_class, "from_config", model_class)  # Auto classes: from_config; concrete: the class
+        return make(config), [], None
+    directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
+    with quiet_transformers():
+        network, info = model_class.from_pretrained(str(directory), output_loading_info=True, **overrides)
+    fresh = sorted({key.split(".")[0] for key in info["missing_keys"]})
+    return network, fresh, directory
+
+
+def own_tokenizer_dir(pretrained_model: str | None, model_config: dict | None) -> str | None:
+    """The tokenizer that belongs to a pretrained model's weights (its directory), or None: the embedded model's
+    tokenizer is the data's default anyway, and random weights have no tokenizer of their own."""
+    if model_config is not None or pretrained_model in (None, EMBEDDED_MODEL_ID):
+        return None
+    return str(resolve_pretrained(pretrained_model, "--model.pretrained_model"))
