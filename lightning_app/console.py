@@ -20,3 +20,5 @@ def quiet_console() -> None:
             logger.addFilter(_DropAdvertisements())
     warnings.filterwarnings("ignore", message=".*'set_vital' is deprecated.*")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # our CLI passes the arguments it rebuilt from a checkpoint explicitly; LightningCLI warns about any such call
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")

@@ -13,6 +13,7 @@ What it adds to LightningCLI, in the order a run meets it:
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -101,6 +102,10 @@ class BertCLI(LightningCLI):
         trainer, ckpt = config.trainer, config.get("ckpt_path")
         if self.subcommand != "fit":
             trainer.logger = False  # evaluations write into the checkpoint's run, never a new version directory
+            # ... and need none of the run's checkpoint callbacks (Lightning would ask for them by name)
+            warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be.*")
+            trainer.callbacks = [c for c in trainer.get("callbacks") or []
+                                 if "ModelCheckpoint" not in str(getattr(c, "class_path", ""))]
             return
         logger = _tensorboard_args(trainer)
         if logger is not None and self.command_line.typed("trainer.default_root_dir") and not \
@@ -109,6 +114,7 @@ class BertCLI(LightningCLI):
         run = run_of(ckpt) if ckpt else None
         if logger is not None and run is not None:  # a resumed fit keeps logging into the checkpoint's run
             logger.save_dir, logger.name, logger.version = str(run[0]), run[1], run[2]
+            warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
         root = Path(logger.save_dir) if logger is not None else Path(trainer.default_root_dir or ".")
         check_writable(root, "--trainer.logger.init_args.save_dir" if logger is not None else
                        "--trainer.default_root_dir")

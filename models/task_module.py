@@ -120,7 +120,8 @@ class TaskModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self.train_epoch_loss.update_count:
-            self.log_dict({"train/loss_epoch": self.train_epoch_loss.compute(), "step": float(self.global_step)})
+            step = {"step": float(self.global_step)} if self.loggers else {}
+            self.log_dict({"train/loss_epoch": self.train_epoch_loss.compute(), **step})
         self.train_epoch_loss.reset()
 
     # --- evaluation ---------------------------------------------------------------------------------------------
@@ -155,7 +156,8 @@ class TaskModule(L.LightningModule):
         main = {key: value for key, value in logged.items() if key.startswith(f"{stage}/")}
         rest = {key: value for key, value in logged.items() if key not in main}
         self.log_dict(main, prog_bar=True, sync_dist=True, add_dataloader_idx=False)
-        self.log_dict({**rest, "step": float(self.global_step)}, sync_dist=True, add_dataloader_idx=False)
+        step = {"step": float(self.global_step)} if self.loggers else {}  # sets the loggers' x value
+        self.log_dict({**rest, **step}, sync_dist=True, add_dataloader_idx=False)
         if trainer.state.fn == "fit" or stage == "test":
             when = f"after epoch {self.current_epoch}" if trainer.state.fn == "fit" else "of the test set"
             for name in results:

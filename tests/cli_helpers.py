@@ -76,3 +76,24 @@ class KillAtStep(L.Callback):
         if trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
 
+
+
+class SignalAtStep(L.Callback):
+    """Sends `signum` to its own process after the first micro-batch of the accumulation window that follows
+    optimizer step `step`: the worst moment, with gradients accumulated but not yet applied."""
+
+    def __init__(self, step: int, signum: int = 2):
+        self.step, self.signum, self.sent = step, signum, False
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        window = trainer.accumulate_grad_batches
+        if not self.sent and trainer.global_step == self.step and batch_idx % window == 0 and window > 1:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+
+
+def default_signal_dispositions() -> None:
+    """`preexec_fn` for a child that must see SIGINT/SIGTERM even when the test runner was started in the background
+    (a background job inherits SIGINT as ignored)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)

@@ -14,6 +14,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from cli_helpers import default_signal_dispositions
+
 from lightning_app.cli import cli_main
 from lightning_app.export import export_checkpoint
 
@@ -110,7 +112,8 @@ def test_ctrl_c_then_resume_from_last_continues_at_saved_step(tmp_path, tiny_ber
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "main.py"), "fit", *args,
                                 "--trainer.max_epochs", "1000", "--trainer.num_sanity_val_steps", "0"],
-                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=default_signal_dispositions)
     output = []
     for line in process.stdout:  # wait until training is under way, then press Ctrl-C
         output.append(line)

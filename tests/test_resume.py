@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import default_signal_dispositions
 from cli_helpers import write_tiny_mlm_config as _config
 
 from lightning_app.cli import cli_main
@@ -37,6 +38,30 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, smal
 
     without_kill = _config(tmp_path, tmp_path / "killed", tiny_bert, small_text)
     resumed = cli_main(["fit", "--config", str(without_kill), "--ckpt_path", "last"])
+    assert resumed.trainer.global_step == 11
+    expected, actual = _weights(reference), _weights(resumed)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    for metric in ("val/loss", "val/perplexity"):
+        assert resumed.trainer.callback_metrics[metric] == reference.trainer.callback_metrics[metric]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_signal_inside_an_accumulation_window_then_resume_matches_uninterrupted_run(signum, tmp_path, tiny_bert,
+                                                                                     small_text):
+    reference = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "straight", tiny_bert, small_text))])
+    send = {"class_path": "tests.cli_helpers.SignalAtStep", "init_args": {"step": 5, "signum": int(signum)}}
+    config = _config(tmp_path, tmp_path / "stopped", tiny_bert, small_text, [send])
+    process = subprocess.run([sys.executable, "main.py", "fit", "--config", str(config)], cwd=PROJECT_ROOT,
+                             capture_output=True, text=True, timeout=300, preexec_fn=default_signal_dispositions)
+    assert process.returncode == 128 + signum, process.stdout[-2000:] + process.stderr[-2000:]
+    assert "Traceback" not in process.stderr and "saved" in process.stderr
+    last = tmp_path / "stopped" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert state["global_step"] == 6  # the window in progress at the signal was finished, then saved
+
+    resumed = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "stopped", tiny_bert, small_text)),
+                        "--ckpt_path", "last"])
     assert resumed.trainer.global_step == 11
     expected, actual = _weights(reference), _weights(resumed)
     for name in expected:
