@@ -116,8 +116,12 @@ class BertCLI(LightningCLI):
             logger.save_dir, logger.name, logger.version = str(run[0]), run[1], run[2]
             warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
         root = Path(logger.save_dir) if logger is not None else Path(trainer.default_root_dir or ".")
-        check_writable(root, "--trainer.logger.init_args.save_dir" if logger is not None else
-                       "--trainer.default_root_dir")
+        typed_root = self.command_line.typed("trainer.default_root_dir") or logger is None
+        check_writable(root, "--trainer.default_root_dir" if typed_root else "--trainer.logger.init_args.save_dir")
+        for callback in trainer.get("callbacks") or []:
+            dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
+            if dirpath:
+                check_writable(Path(dirpath), "ModelCheckpoint dirpath")
         if ckpt is None:
             refuse_to_overwrite(trainer)
 

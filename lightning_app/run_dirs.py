@@ -9,8 +9,8 @@ into the checkpoint's own version directory, and `validate`/`test`/`predict` wri
 
 from __future__ import annotations
 
-import os
 import re
+import tempfile
 from pathlib import Path
 
 from foundation.errors import ConfigError
@@ -69,15 +69,19 @@ def evaluation_dir(ckpt_path: str | Path) -> Path:
 
 
 def check_writable(directory: Path, option: str) -> None:
-    """One sentence when `directory` (or its nearest existing parent) cannot be written, or is a file."""
-    existing = directory
+    """One sentence when `directory` cannot be created and written (a file in the way, no permission, a read-only
+    filesystem). Probes the nearest existing ancestor with a temporary file, so nothing is left behind."""
+    existing = directory.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"{option}: {existing} is a file, not a directory; pass a directory.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{option}: {existing} is not writable; pass a directory you can write to (e.g. "
-                          "--trainer.default_root_dir runs).")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{option}: {existing} is not writable ({error.strerror}); pass a directory you can write "
+                          "to (e.g. --trainer.default_root_dir runs).") from None
 
 
 def refuse_to_overwrite(trainer_config) -> None:

@@ -38,6 +38,7 @@ def build_network(model_class, pretrained_model: str | None, model_config: dict 
     from transformers import AutoConfig
 
     if model_config is not None:
+        check_dropouts(model_config)
         if pretrained_model is not None:
             raise ConfigError("--model.pretrained_model and --model.model_config are both set; pass one of them "
                               "(model_config builds random weights; add --model.model_config null to load the "
@@ -59,3 +60,11 @@ def own_tokenizer_dir(pretrained_model: str | None, model_config: dict | None) -
     if model_config is not None or pretrained_model in (None, EMBEDDED_MODEL_ID):
         return None
     return str(resolve_pretrained(pretrained_model, "--model.pretrained_model"))
+
+
+def check_dropouts(model_config: dict) -> None:
+    """Every dropout-like field of a config dict (hidden_dropout_prob, attention_dropout, ...) is a probability."""
+    for name, value in model_config.items():
+        if "dropout" in name and value is not None and not (isinstance(value, int | float) and 0 <= value < 1):
+            raise ConfigError(f"--model.model_config.{name}={value} is not a probability in [0, 1); pass e.g. 0.1 "
+                              "(or 0 for no dropout).")
