@@ -24,8 +24,9 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from data_modules.translation import TranslationTextDataModule  # noqa: E402
 from lightning_app.pretrained import embedded_model_dir  # noqa: E402
+
+from data_modules.translation import TranslationTextDataModule  # noqa: E402
 from lightning_app.report import read_scalars  # noqa: E402
 from lightning_app.run_dirs import versions  # noqa: E402
 from models.causal_lm import BERT_TINY  # noqa: E402

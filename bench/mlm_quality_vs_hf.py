@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data_modules import WikiText2DataModule  # noqa: E402
 from data_modules.masked_lm_base import EVAL_EPOCH  # noqa: E402
 from models.mlm_backbone import masked_logits  # noqa: E402
+
+from data_modules import WikiText2DataModule  # noqa: E402
 
 CONFIG = "configs/wikitext2_bert_mini.yaml"
 MINI = {"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 1024,

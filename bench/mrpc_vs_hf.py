@@ -60,6 +60,7 @@ def peer_main(args, workdir: Path) -> None:
     import numpy as np
     import torch
     from datasets import Dataset
+    from lightning_app.pretrained import embedded_model_dir
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -68,8 +69,6 @@ def peer_main(args, workdir: Path) -> None:
         TrainingArguments,
         set_seed,
     )
-
-    from lightning_app.pretrained import embedded_model_dir
 
     set_seed(args.seed)
     model_dir = str(embedded_model_dir())

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from cli_helpers import default_signal_dispositions
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_app.cli import cli_main
 from lightning_app.export import export_checkpoint

@@ -8,13 +8,13 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from foundation.contract import connect
-from models.optimization import layer_depth, parameter_groups
 
 from data_modules.length_grouped import LengthGroupedSampler
 from data_modules.mrpc import MRPCDataModule, read_pairs
+from foundation.contract import connect
 from foundation.errors import ConfigError
 from lightning_app.cli import cli_main
+from models.optimization import layer_depth, parameter_groups
 from models.sequence_classifier import SequenceClassifier
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
