@@ -90,40 +90,42 @@ def iter_line_pieces(path: Path, option: str, keep_blank: bool = False) -> Itera
     over-long line of a file is named in a warning.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
-    number, carry, warned, any_text, first = 1, "", False, False, True
+    number, carry, warned, any_text = 1, "", False, False
     with existing_file(path, option).open("rb") as handle:
         while chunk := handle.readline(PIECE_BYTES):
-            if first:
-                chunk, first = chunk.removeprefix(codecs.BOM_UTF8), False
-            if b"\x00" in chunk:
-                raise ConfigError(f"{option}: {path} looks binary (line {number} contains NUL bytes); pass a UTF-8 "
-                                  "text file.")
             complete = chunk.endswith(b"\n")
             partial = not complete and len(chunk) == PIECE_BYTES  # more of this line follows
-            try:
-                text = carry + decoder.decode(chunk, final=not partial)
-            except UnicodeDecodeError as error:
-                raise ConfigError(f"{option}: {path} line {number} is not valid UTF-8; re-save the file as UTF-8 "
-                                  "(e.g. `iconv -f latin1 -t utf-8`).") from error
+            text = carry + _decoded(chunk, decoder, partial, number, path, option)
+            carry = ""
             if partial:
                 if not warned:
                     rank_zero_warn(f"{option}: {path} line {number} is longer than {PIECE_BYTES:,} bytes; it is "
                                    "read and tokenized in pieces cut at whitespace.")
                     warned = True
                 text, carry = _cut_at_whitespace(text)
-            else:
-                carry = ""
-            stripped = text.strip()
-            if stripped or keep_blank:
-                any_text = any_text or bool(stripped)
-                yield number, stripped
-            if complete:
-                number += 1
+            if text.strip() or keep_blank:
+                any_text = any_text or bool(text.strip())
+                yield number, text.strip()
+            number += complete
         if carry.strip():
             yield number, carry.strip()
             any_text = True
     if not any_text and not keep_blank:
         raise ConfigError(f"{option}: {path} is empty; pass a file with text in it.")
+
+
+def _decoded(chunk: bytes, decoder, partial: bool, number: int, path: Path, option: str) -> str:
+    """One read of a line as text: the BOM dropped, NUL bytes and bad UTF-8 named with the line."""
+    if number == 1:
+        chunk = chunk.removeprefix(codecs.BOM_UTF8)
+    if b"\x00" in chunk:
+        raise ConfigError(f"{option}: {path} looks binary (line {number} contains NUL bytes); pass a UTF-8 text "
+                          "file.")
+    try:
+        return decoder.decode(chunk, final=not partial)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{option}: {path} line {number} is not valid UTF-8; re-save the file as UTF-8 (e.g. "
+                          "`iconv -f latin1 -t utf-8`).") from error
 
 
 def _cut_at_whitespace(text: str) -> tuple[str, str]:

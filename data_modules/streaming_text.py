@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 CHUNK_LINES = 2_000  # texts per tokenizer call: large enough for the fast tokenizer's batching, small in memory
-CHUNK_CHARS = 4_000_000  # ... and at most this many characters per call
+CHUNK_CHARS = 1_000_000  # ... and at most this many characters per call (~250k tokens: ~100 MB of encodings)
 
 
 def iter_chunks(texts: Iterable[str]) -> Iterator[list[str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
@@ -36,8 +35,8 @@ def load_checkpoint(path: str | Path, option: str = "--ckpt_path", mmap: bool = 
         what = f" ({found.group(1)})" if found else ""
         raise ConfigError(f"{option} {path} holds Python objects other than tensors and plain data{what}, which could "
                           "run code when loaded; refused. Use a checkpoint written by this project's `fit`.") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        reason = str(error).split(".")[0][:80]
+    except Exception as error:  # truncated zip, a text file, an old pickle cut short: all "not a checkpoint"
+        reason = (str(error).split(".")[0] or type(error).__name__)[:80]
         raise ConfigError(f"{option} {path} is not a readable checkpoint ({reason}): it is truncated or was not "
                           "written by torch.save; pass a complete .ckpt file.") from None
     if not isinstance(state, dict) or "state_dict" not in state:

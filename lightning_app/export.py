@@ -18,6 +18,7 @@ from pathlib import Path
 from foundation.errors import ConfigError
 from lightning_app.checkpoints import load_checkpoint
 from lightning_app.run_dirs import check_writable
+from models.building import quiet_transformers
 
 
 def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: bool = False) -> Path:
@@ -30,7 +31,8 @@ def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: 
     model, _, facts = rebuild(state, ckpt_path)
     partial = output_dir.with_name(f".{output_dir.name}.partial-{os.getpid()}")
     try:
-        model.export_pretrained(partial, facts.tokenizer)
+        with quiet_transformers():
+            model.export_pretrained(partial, facts.tokenizer)
         if output_dir.exists():
             shutil.rmtree(output_dir)
         partial.replace(output_dir)

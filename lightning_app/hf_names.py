@@ -63,11 +63,10 @@ HF_OPTIONS: dict[str, tuple[str, str]] = {
     "do_train": ("fit", "a subcommand: python main.py fit ..."),
     "do_eval": ("validate", "a subcommand: python main.py validate ..."),
     "do_predict": ("predict", "a subcommand: python main.py predict ..."),
-    "optimizer": ("--model.learning_rate", "the model builds AdamW over its parameter groups and schedule; set "
-                                           "--model.learning_rate, --model.weight_decay, --model.adam_betas, "
-                                           "--model.adam_epsilon, --model.lr_scheduler_type"),
-    "lr_scheduler": ("--model.lr_scheduler_type", "the model's schedule: --model.lr_scheduler_type, "
-                                                  "--model.warmup_steps / --model.warmup_ratio"),
+    "optimizer": ("", "the model builds AdamW over its own parameter groups (no decay on biases and norms, the head's "
+                      "learning rate) and schedule: set --model.learning_rate, --model.weight_decay, "
+                      "--model.adam_betas, --model.adam_epsilon, --model.lr_scheduler_type"),
+    "lr_scheduler": ("--model.lr_scheduler_type", "with --model.warmup_steps or --model.warmup_ratio"),
     "predict_output": ("predict", "predictions are written into the checkpoint's run directory (evaluations/)"),
 }
 
@@ -79,5 +78,7 @@ def hint_for(message: str) -> str | None:
     for name in _OPTION.findall(message):
         if name in HF_OPTIONS:
             ours, note = HF_OPTIONS[name]
+            if not ours:
+                return f"--{name} is not an option here: {note}."
             return f"did you mean {ours}?" + (f" ({note})" if note else "")
     return None

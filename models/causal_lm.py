@@ -12,6 +12,8 @@ figures: `val/loss` (token-weighted mean CE), `val/perplexity` = exp(val/loss), 
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
@@ -160,3 +162,19 @@ class CausalLanguageModel(TaskModule):
     def prediction_rows(self, output: str, batch: dict) -> list[dict]:
         index = int(batch["index"][0])
         return [{"index": index, "prompt": self.facts.sample_prompts[index], "generated": output}]
+
+    def export_pretrained(self, directory, tokenizer):
+        """A `pipeline("text-generation")` directory: the decoder config, a generation config that stops at the end
+        token, and a tokenizer that starts every prompt with the end token (as every training text did)."""
+        from tokenizers import processors
+
+        end_id = self.facts.end_token_id
+        end = tokenizer.convert_ids_to_tokens(end_id)
+        tokenizer = copy.deepcopy(tokenizer)
+        tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{end} $A", pair=f"{end} $A {end} $B", special_tokens=[(end, end_id)])
+        for config in (self.model.config, self.model.generation_config):
+            config.bos_token_id = config.eos_token_id = end_id
+            config.pad_token_id = tokenizer.pad_token_id
+        self.model.generation_config.max_new_tokens = self.hparams.max_new_tokens
+        return super().export_pretrained(directory, tokenizer)
