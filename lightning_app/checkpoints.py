@@ -36,8 +36,9 @@ def load_checkpoint(path: str | Path, option: str = "--ckpt_path", mmap: bool = 
         what = f" ({found.group(1)})" if found else ""
         raise ConfigError(f"{option} {path} holds Python objects other than tensors and plain data{what}, which could "
                           "run code when loaded; refused. Use a checkpoint written by this project's `fit`.") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
-        reason = str(error).split(".")[0][:80]
+    except Exception as error:  # also what the unpickler trips over in a non-checkpoint (KeyError, IndexError, ...)
+        readable = isinstance(error, (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError))
+        reason = str(error).split(".")[0][:80] if readable else f"{type(error).__name__} while unpickling"
         raise ConfigError(f"{option} {path} is not a readable checkpoint ({reason}): it is truncated or was not "
                           "written by torch.save; pass a complete .ckpt file.") from None
     if not isinstance(state, dict) or "state_dict" not in state:
