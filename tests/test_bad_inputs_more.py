@@ -28,6 +28,7 @@ from lightning_app.cli import cli_main
 
 Case = namedtuple("Case", "command fragments code process stream pick", defaults=(2, False, "err", None))
 MLM_CONFIG = str(PROJECT_ROOT / "configs" / "custom_mlm.yaml")
+WIDTHS = ("hidden_size", "intermediate_size")
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +155,12 @@ CHECKPOINTS = {
         lambda u: ["fit", "--config", MLM_CONFIG, "--trainer.logger.init_args.save_dir", str(u.tmp / "runs"),
                    "--ckpt_path", u.checkpoint("mrpc")],
         ["--ckpt_path", "mrpc.ckpt", "holds a models.SequenceClassifier", "builds a models.MaskedLanguageModel"]),
+    "checkpoint of a smaller model": Case(
+        lambda u: ["validate", "--ckpt_path", u.file("last.ckpt", Path(u.checkpoint("mlm")).read_bytes()),
+                   "--model.model_config", json.dumps({**{k: v for k, v in u.tiny_bert.items() if k not in WIDTHS},
+                                                       "hidden_size": 48, "intermediate_size": 96})],  # shown last
+        ["--ckpt_path", "last.ckpt", "has shape (30522, 32) in the checkpoint but (30522, 48)",
+         "pass the config that trained the checkpoint"]),
     "--ckpt_path last without --config": Case(lambda u: ["validate", "--ckpt_path", "last"],
                                               ["--ckpt_path last needs --config", "pass the path of a .ckpt file"]),
     "--ckpt_path last before any run": Case(lambda u: ["validate", "--config", u.mlm(), "--ckpt_path", "last"],
