@@ -110,8 +110,10 @@ def _check_writable(directory: Path) -> None:
         probe.touch()
         probe.unlink()
     except OSError as error:
-        raise ConfigError(f"--data.cache_dir: {directory} is not writable ({error.strerror}); pass a writable "
-                          "directory with --data.cache_dir or set $LBT_CACHE_DIR.") from error
+        file = next((p for p in (directory, *directory.parents) if p.exists() and not p.is_dir()), None)
+        what = f"{file} is a file, not a directory" if file else f"{directory} is not writable ({error.strerror})"
+        raise ConfigError(f"--data.cache_dir: {what}; pass a writable directory with --data.cache_dir or set "
+                          "$LBT_CACHE_DIR.") from error
 
 
 def _remove_orphans(target: Path) -> None:

@@ -90,11 +90,11 @@ class TaskDataModule(L.LightningDataModule):
 
     def _check_numbers(self) -> None:
         for option, value, low in (("batch_size", self.batch_size, 1), ("eval_batch_size", self.eval_batch_size, 1),
-                                   ("max_train_samples", self.max_train_samples or 1, 1),
-                                   ("max_eval_samples", self.max_eval_samples or 1, 1),
+                                   ("max_train_samples", self.max_train_samples, 1),
+                                   ("max_eval_samples", self.max_eval_samples, 1),
                                    ("num_workers", self.num_workers, 0),
                                    ("pad_to_multiple_of", self.pad_to_multiple_of, 1)):
-            if value < low:
+            if value is not None and value < low:  # None = unset (all samples)
                 raise ConfigError(f"--data.{option}={value} must be at least {low}; pass a larger number.")
         if self.max_seq_length < 8:
             raise ConfigError(f"{self.length_option}={self.max_seq_length} leaves almost no room for text after "

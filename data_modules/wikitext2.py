@@ -63,12 +63,26 @@ class WikiText2DataModule(MaskedLMDataModule):
     def _download(self, split: str) -> Path:
         name = f"wiki.{FILE_SPLITS[split]}.tokens"
         where = repr(self.data_dir) if self.data_dir else "../shared/data/wikitext-2 or the project's data/"
+        if self.data_dir and not Path(self.data_dir).is_dir():
+            where += " (a file)" if Path(self.data_dir).exists() else " (no such directory)"
         if self.data_dir or not hub_is_reachable():
             found_others = find_wikitext2(self.data_dir, "train") is not None
             what = f"file {name}" if found_others else "(wiki.train.tokens + wiki.valid.tokens, or the .raw files)"
+            missing = self._missing_in_data_dir(split)
+            what = f"file {missing[0]}" if len(missing) == 1 else what  # e.g. only wiki.valid.tokens is missing
             raise ConfigError(f"--data.data_dir: WikiText-2 {what} is not in {where} and the Hugging Face Hub is "
                               "unreachable; pass --data.data_dir /path/to/wikitext-2.")
         return self._download_from_hub(split)
+
+    def _missing_in_data_dir(self, split: str) -> list[str]:
+        """The files `data_dir` lacks for `split`, of the release whose train file is there (none when `data_dir` is
+        not a directory)."""
+        folder = Path(self.data_dir or "")
+        if not self.data_dir or not folder.is_dir():
+            return []
+        suffix = next((s for s, _ in RELEASES if (folder / f"wiki.train.{s}").is_file()), RELEASES[0][0])
+        names = dict.fromkeys(f"wiki.{FILE_SPLITS[s]}.{suffix}" for s in ("train", "validation", split))
+        return [name for name in names if not (folder / name).is_file()]
 
     def _download_from_hub(self, split: str) -> Path:
         from datasets import load_dataset

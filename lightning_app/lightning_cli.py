@@ -33,6 +33,7 @@ from lightning_app.config_files import check_config_files
 from lightning_app.console import quiet_console
 from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
 from lightning_app.hf_names import hint_for
+from lightning_app.parser_errors import one_sentence
 from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
 from lightning_app.run_record import RunRecord
 
@@ -42,6 +43,9 @@ class HintingParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None):
         hint = hint_for(message) if _is_unknown_option(message) else None
+        sentence = one_sentence(message, hint) if self.exit_on_error else None
+        if sentence is not None:  # the user's mistake in one line, instead of the usage text and an error tree
+            raise ConfigError(sentence)
         return super().error(f"{message}\n{hint}" if hint else message, ex)
 
 

@@ -48,8 +48,12 @@ def build_network(model_class, pretrained_model: str | None, model_config: dict 
         make = getattr(model_class, "from_config", model_class)  # Auto classes: from_config; concrete: the class
         return make(config), [], None
     directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
-    with quiet_transformers():
-        network, info = model_class.from_pretrained(str(directory), output_loading_info=True, **overrides)
+    try:
+        with quiet_transformers():
+            network, info = model_class.from_pretrained(str(directory), output_loading_info=True, **overrides)
+    except OSError:  # transformers' "no file named model.safetensors, or pytorch_model.bin" (config.json alone)
+        raise ConfigError(f"--model.pretrained_model={pretrained_model!r} has no loadable weights (model.safetensors "
+                          "or pytorch_model.bin); pass a directory written by `save_pretrained`.") from None
     fresh = sorted({key.split(".")[0] for key in info["missing_keys"]})
     return network, fresh, directory
 

@@ -1,13 +1,20 @@
-"""Helpers for tests that drive the real CLI: tiny configs written to disk, and a callback that kills a run."""
+"""Helpers for tests that drive the real CLI: tiny configs written to disk, callbacks that stop a run, and the
+bad-input runner."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import yaml
+
+from lightning_app.cli import cli_main
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,3 +104,83 @@ def default_signal_dispositions() -> None:
     (a background job inherits SIGINT as ignored)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
+
+
+def run_bad_input(capsys, argv: list[str], tmp_path: Path, code: int = 2, process: bool = False,
+                  stream: str = "err", pick: str | None = None) -> str:
+    """Run `main.py argv` (in this process, or as a real process) and check the bad-input rules: exit `code`, no
+    traceback, one final `error: ...` line (`code` 2), nothing written or changed under `tmp_path`, no half-written
+    cache entry. Returns the sentence: the last line of `stream`, or the first line containing `pick`."""
+    before = _files(tmp_path)
+    if process:
+        done = subprocess.run([sys.executable, str(PROJECT_ROOT / "main.py"), *argv], cwd=PROJECT_ROOT,
+                              capture_output=True, text=True, timeout=300)
+        exit_code, out, err = done.returncode, done.stdout, done.stderr
+    else:
+        capsys.readouterr()
+        try:
+            cli_main(argv)
+            exit_code = 0
+        except SystemExit as stop:
+            exit_code = stop.code
+        out, err = capsys.readouterr()
+    lines = [line for line in (out if stream == "out" else err).strip().splitlines() if line.strip()]
+    assert exit_code == code, (exit_code, err[-3000:])
+    assert "Traceback" not in err, err
+    assert lines, f"nothing printed on std{stream}"
+    if code == 2:
+        assert [line for line in lines if line.startswith("error: ")] == [lines[-1]], lines[-5:]
+    assert _files(tmp_path) == before, "files were written or changed"
+    cache = Path(os.environ["LBT_CACHE_DIR"])
+    assert not [p for p in (*cache.glob("*.partial*"), *tmp_path.rglob("*.partial*"))], "half-written cache entry"
+    return next(line for line in lines if pick in line) if pick else lines[-1]
+
+
+def _files(root: Path) -> dict[Path, tuple[int, int] | None]:
+    """Every file (size, modification time) and directory (None: probing a directory changes its time) under root."""
+    return {p: None if p.is_dir() else (p.lstat().st_size, p.lstat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@dataclass
+class UserInputs:
+    """What a bad-input case builds its command from: the tiny configs and the user's files, all under `tmp`.
+    `shown` maps each tiny config to the name of the config it shrinks (the README table shows that name)."""
+
+    tmp: Path
+    tiny_bert: dict
+    small_text: Path
+    shared_data: Path
+    monkeypatch: Any = None
+    trained: Any = None  # () -> {"mlm": Path, "mrpc": Path}: real checkpoints, trained on first use
+    shown: dict = field(default_factory=dict)
+
+    def checkpoint(self, task: str) -> str:
+        return str(self.trained()[task])
+
+    def file(self, name: str, content: str | bytes) -> str:
+        path = self.tmp / "inputs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return str(path)
+
+    def _config(self, name: str, write) -> str:
+        path = next((p for p, shown in self.shown.items() if shown == name), None)
+        if path is None:
+            path = str(write())
+            self.shown[path] = name
+        return path
+
+    def mlm(self) -> str:
+        return self._config("custom_mlm.yaml", lambda: write_tiny_mlm_config(self.tmp, self.tmp / "runs",
+                                                                             self.tiny_bert, self.small_text))
+
+    def mrpc(self) -> str:
+        return self._config("mrpc_minilm.yaml", lambda: write_tiny_mrpc_config(self.tmp, self.tiny_bert,
+                                                                               self.shared_data))
+
+    def causal(self) -> str:
+        return self._config("tr_en_bce_lm.yaml", lambda: write_tiny_causal_config(self.tmp, self.shared_data))
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` as the README shows it."""
+        return [self.shown.get(arg, arg) for arg in argv]

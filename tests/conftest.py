@@ -9,6 +9,7 @@ from pathlib import Path
 # tests that read an `error:` line from captured stderr see only that line.
 import lightning  # noqa: F401
 import pytest
+from bad_input_table import bad_input_table, pytest_addoption, pytest_sessionfinish  # noqa: F401 (fixture, hooks)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

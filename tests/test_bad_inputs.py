@@ -90,7 +90,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_bad_input_stops_before_training_and_writes_nothing(case, tmp_path, tiny_bert, small_text, capsys):
+def test_bad_input_stops_before_training_and_writes_nothing(case, tmp_path, tiny_bert, small_text, capsys,
+                                                           bad_input_table):
     make_args, fragments = CASES[case]
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -107,6 +108,7 @@ def test_bad_input_stops_before_training_and_writes_nothing(case, tmp_path, tiny
         assert fragment in message, message
     assert not run_dir.exists() or not any(run_dir.rglob("*.*")), sorted(run_dir.rglob("*"))
     assert {p: p.read_bytes() for p in inputs.rglob("*") if p.is_file()} == inputs_before
+    bad_input_table.record(case, ["fit", "--config", "custom_mlm.yaml", *extra], message)
 
 
 def test_unknown_yaml_key_is_named(tmp_path, tiny_bert, small_text, capsys):
@@ -179,7 +181,7 @@ MRPC_CASES = {
 
 
 @pytest.mark.parametrize("case", MRPC_CASES, ids=list(MRPC_CASES))
-def test_mrpc_bad_inputs_through_the_cli(case, tmp_path, tiny_bert, shared_data, capsys):
+def test_mrpc_bad_inputs_through_the_cli(case, tmp_path, tiny_bert, shared_data, capsys, bad_input_table):
     from cli_helpers import write_tiny_mrpc_config
 
     bad_line, drop, fragments = MRPC_CASES[case]
@@ -191,9 +193,11 @@ def test_mrpc_bad_inputs_through_the_cli(case, tmp_path, tiny_bert, shared_data,
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert message.startswith("error: ") and all(f in message for f in fragments), message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.*"))
+    bad_input_table.record(f"MRPC {case}", ["fit", "--config", "mrpc_minilm.yaml", "--data.data_dir", str(folder)],
+                           message)
 
 
-def test_causal_lm_line_without_tab_through_the_cli(tmp_path, shared_data, capsys):
+def test_causal_lm_line_without_tab_through_the_cli(tmp_path, shared_data, capsys, bad_input_table):
     from cli_helpers import write_tiny_causal_config
 
     config = write_tiny_causal_config(tmp_path, shared_data)
@@ -205,6 +209,7 @@ def test_causal_lm_line_without_tab_through_the_cli(tmp_path, shared_data, capsy
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert "pairs.txt line 4 is not `English<TAB>Turkish`" in message
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.*"))
+    bad_input_table.record("translation corpus line without a tab", "fit --config tr_en_bce_lm.yaml", message)
 
 
 def test_causal_lm_config_trains_through_the_cli(tmp_path, shared_data):
@@ -214,7 +219,7 @@ def test_causal_lm_config_trains_through_the_cli(tmp_path, shared_data):
     assert cli.trainer.global_step == 4 and "val/perplexity" in cli.trainer.callback_metrics
 
 
-def test_wikitext2_missing_data_dir_through_the_cli(tmp_path, capsys):
+def test_wikitext2_missing_data_dir_through_the_cli(tmp_path, capsys, bad_input_table):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["fit", "--config", str(PROJECT_ROOT / "configs" / "wikitext2_bert_micro.yaml"),
                   "--data.init_args.data_dir", str(tmp_path / "nowhere"),
@@ -223,3 +228,6 @@ def test_wikitext2_missing_data_dir_through_the_cli(tmp_path, capsys):
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--data.data_dir" in message and "pass --data.data_dir /path/to/wikitext-2" in message
     assert not (tmp_path / "runs").exists()
+    bad_input_table.record("WikiText-2 data_dir that does not exist", ["fit", "--config", "wikitext2_bert_micro.yaml",
+                                                                       "--data.data_dir", str(tmp_path / "nowhere")],
+                           message)
