@@ -67,7 +67,6 @@ HF_OPTIONS: dict[str, tuple[str, str]] = {
                       "learning rate) and schedule: set --model.learning_rate, --model.weight_decay, "
                       "--model.adam_betas, --model.adam_epsilon, --model.lr_scheduler_type"),
     "lr_scheduler": ("--model.lr_scheduler_type", "with --model.warmup_steps or --model.warmup_ratio"),
-    "predict_output": ("predict", "predictions are written into the checkpoint's run directory (evaluations/)"),
 }
 
 _OPTION = re.compile(r"[-.']([a-z_0-9]+)")

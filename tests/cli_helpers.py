@@ -66,7 +66,7 @@ def write_tiny_causal_config(tmp_path: Path, shared_data: Path) -> Path:
     config["model"]["init_args"]["model_config"] = {"hidden_size": 32, "num_hidden_layers": 2,
                                                     "num_attention_heads": 2, "intermediate_size": 64,
                                                     "max_position_embeddings": 64}
-    config["data"]["init_args"].update({"corpus_file": str(corpus), "vocab_size": 400, "block_size": 32,
+    config["data"]["init_args"].update({"corpus_file": str(corpus), "vocab_size": 400, "max_seq_length": 32,
                                         "ood_eval_lines": 0})
     path = tmp_path / "causal_tiny.yaml"
     path.write_text(yaml.safe_dump(config))

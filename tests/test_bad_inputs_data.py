@@ -133,7 +133,7 @@ CASES = {
     "generation prompt longer than the context": Case(
         lambda u: causal(u, "--data.predict_prompts", json.dumps([" ".join(["Translate to Turkish:"] * 20)]),
                          stage="predict"),
-        ["--data.predict_prompts", "more tokens than the context of 32", "raise --data.block_size"]),
+        ["--data.predict_prompts", "more tokens than the context of 32", "raise --data.max_seq_length"]),
     ".json text file without a text field": Case(
         lambda u: text(u, "corpus.json", "".join(json.dumps({"content": t}) + "\n" for t in _texts(u))),
         ["--data.train_file", "corpus.json record at line 1 has no 'text' field (it has 'content')"]),
