@@ -14,9 +14,9 @@ from lightning_app.cli import cli_main
 from lightning_app.report import read_scalars
 
 
-def _ddp_fit(config: Path) -> None:
-    process = subprocess.run([sys.executable, "main.py", "fit", "--config", str(config), "--trainer.accelerator", "cpu",
-                              "--trainer.devices", "2", "--trainer.strategy", "ddp"],
+def _ddp_fit(config: Path, subcommand: str = "fit", *extra: str) -> None:
+    process = subprocess.run([sys.executable, "main.py", subcommand, "--config", str(config), "--trainer.accelerator",
+                              "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp", *extra],
                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
 
@@ -56,3 +56,9 @@ def test_ddp_mrpc_accuracy_and_f1_equal_single_process(tmp_path, tiny_bert, shar
     for metric in ("val/accuracy", "val/f1", "val/loss"):
         ddp_value = max(p for p in logged[metric] if p[0] <= step)[1]
         assert math.isclose(single.trainer.callback_metrics[metric].item(), ddp_value, rel_tol=1e-4, abs_tol=1e-6)
+
+    # predict under DDP: every rank scores its shard, one complete GLUE file is written once
+    dev = tmp_path / "dev.tsv"
+    _ddp_fit(config, "predict", "--ckpt_path", str(best), "--data.init_args.predict_file", str(dev))
+    rows = (run_dir / "evaluations" / f"{best.stem}.predict" / "MRPC.tsv").read_text().splitlines()
+    assert rows[0] == "index\tprediction" and [int(r.split("\t")[0]) for r in rows[1:]] == list(range(33))

@@ -21,6 +21,15 @@ def _weights(cli) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in cli.model.state_dict().items()}
 
 
+def _assert_identical_runs(resumed, reference) -> None:
+    """Bit-identical weights and the same final validation metrics."""
+    expected, actual = _weights(reference), _weights(resumed)
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+    for metric in ("val/loss", "val/perplexity"):
+        assert resumed.trainer.callback_metrics[metric] == reference.trainer.callback_metrics[metric]
+
+
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, small_text):
     reference = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "straight", tiny_bert, small_text))])
     assert reference.trainer.global_step == 11
@@ -39,11 +48,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, smal
     without_kill = _config(tmp_path, tmp_path / "killed", tiny_bert, small_text)
     resumed = cli_main(["fit", "--config", str(without_kill), "--ckpt_path", "last"])
     assert resumed.trainer.global_step == 11
-    expected, actual = _weights(reference), _weights(resumed)
-    for name in expected:
-        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
-    for metric in ("val/loss", "val/perplexity"):
-        assert resumed.trainer.callback_metrics[metric] == reference.trainer.callback_metrics[metric]
+    _assert_identical_runs(resumed, reference)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -63,11 +68,7 @@ def test_signal_inside_an_accumulation_window_then_resume_matches_uninterrupted_
     resumed = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "stopped", tiny_bert, small_text)),
                         "--ckpt_path", "last"])
     assert resumed.trainer.global_step == 11
-    expected, actual = _weights(reference), _weights(resumed)
-    for name in expected:
-        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
-    for metric in ("val/loss", "val/perplexity"):
-        assert resumed.trainer.callback_metrics[metric] == reference.trainer.callback_metrics[metric]
+    _assert_identical_runs(resumed, reference)
 
 
 def test_crash_during_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
@@ -126,3 +127,21 @@ def test_nonfinite_loss_skip_mode_keeps_training(tmp_path, tiny_bert, small_text
                     "--model.init_args.learning_rate", "1e30", "--trainer.gradient_clip_val", "null"])
     guard = next(c for c in cli.trainer.callbacks if type(c).__name__ == "NonFiniteLossGuard")
     assert cli.trainer.global_step == 11 and guard.skipped > 0
+
+
+def test_slurm_requeue_signal_is_honoured_at_a_step_boundary(monkeypatch):
+    """Under SLURM with auto-requeue, SIGUSR1 joins SIGINT/SIGTERM, and stopping on it requeues the job."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    from lightning_app.callbacks import graceful_stop
+
+    trainer = SimpleNamespace(strategy=SimpleNamespace(cluster_environment=SLURMEnvironment(auto_requeue=True)))
+    assert signal.SIGUSR1 in graceful_stop.GracefulStop()._signals(trainer)
+    calls = []
+    monkeypatch.setattr(graceful_stop.subprocess, "run", lambda command, check: calls.append(command))
+    monkeypatch.setenv("SLURM_JOB_ID", "1234")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    graceful_stop._requeue()
+    assert calls == [["scontrol", "requeue", "1234"]]

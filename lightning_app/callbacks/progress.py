@@ -5,6 +5,8 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+TOKENS_PER_S = "train/device/items_per_sec"  # ThroughputMonitor's name for tokens/s when its length_fn counts tokens
+
 
 class RunProgressBar(TQDMProgressBar):
     """Lightning's tqdm bar, counting optimizer steps of the whole run (`steps done/total`, ETA to the end of the
@@ -44,4 +46,7 @@ class RunProgressBar(TQDMProgressBar):
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
+        tokens = trainer.logged_metrics.get(TOKENS_PER_S)  # from ThroughputMonitor, when the config has one
+        if tokens is not None:
+            metrics["tok/s"] = f"{float(tokens):,.0f}"
         return metrics
