@@ -39,7 +39,8 @@ from lightning_app.run_record import RunRecord
 
 
 class HintingParser(LightningArgumentParser):
-    """jsonargparse's parser, adding "did you mean --data.batch_size?" for options from Hugging Face's scripts."""
+    """jsonargparse's parser, reporting a bad option in one sentence (`parser_errors`) with "did you mean
+    --data.batch_size?" for option names from Hugging Face's scripts (`hf_names`)."""
 
     def error(self, message: str, ex: Exception | None = None):
         hint = hint_for(message) if _is_unknown_option(message) else None
@@ -90,7 +91,7 @@ class BertCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         """Replaces Lightning's own checkpoint-hyperparameter merge (which would override flags the user typed):
         `parse_arguments` has already made the checkpoint's settings the config. Pinned by
-        tests/test_lightning_private_api.py."""
+        tests/test_extending.py."""
 
     # --- before anything is built ---------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:

@@ -32,7 +32,7 @@ class DeterministicStepSeed(L.Callback):
 class LoaderPositionOnResume(L.Callback):
     """Makes the fit loop rebuild its train loader, so a restored loader position is applied (see above).
 
-    Uses Lightning's private `fit_loop._combined_loader`; tests/test_lightning_private_api.py fails loudly if a
+    Uses Lightning's private `fit_loop._combined_loader`; tests/test_extending.py fails loudly if a
     Lightning upgrade renames it.
     """
 
