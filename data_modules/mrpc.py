@@ -49,7 +49,8 @@ class MRPCDataModule(TaskDataModule):
         data_dir, train_file, validation_file, test_file, predict_file = (
             None if p is None else str(Path(p).expanduser().absolute())
             for p in (data_dir, train_file, validation_file, test_file, predict_file))
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size or 2 * batch_size, **kwargs)
+        eval_batch_size = 2 * batch_size if eval_batch_size is None else eval_batch_size
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, **kwargs)
         if (predict_sentence1 is None) != (predict_sentence2 is None):
             raise ConfigError("--data.predict_sentence1 and --data.predict_sentence2 go together; pass both "
                               "sentences of the pair.")

@@ -79,7 +79,7 @@ class TaskDataModule(L.LightningDataModule):
         self.tokenizer_name = tokenizer
         self.max_seq_length = max_seq_length
         self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size or batch_size
+        self.eval_batch_size = batch_size if eval_batch_size is None else eval_batch_size
         self.max_train_samples, self.max_eval_samples = max_train_samples, max_eval_samples
         self.seed, self.num_workers, self.pad_to_multiple_of = seed, num_workers, pad_to_multiple_of
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
