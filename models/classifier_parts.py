@@ -13,6 +13,7 @@ from torch import nn
 
 from lightning_app.errors import ConfigError
 from lightning_app.pretrained import EMBEDDED_MODEL_ID, resolve_pretrained
+from models.fast_dropout import use_fast_dropout
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "vocab.json")
 SPECIAL_TOKENS = ("pad", "cls", "sep", "bos", "eos")
@@ -34,7 +35,9 @@ def build_classifier(pretrained_model: str | None, model_config: dict | None, nu
                               "(model_config trains from random weights).")
         settings = {**model_config, **extra}
         config = AutoConfig.for_model(settings.pop("model_type", "bert"), **settings)
-        return AutoModelForSequenceClassification.from_config(config), None
+        model = AutoModelForSequenceClassification.from_config(config)
+        use_fast_dropout(model)  # BERT: 16-bit dropout masks on CPU (models/fast_dropout.py)
+        return model, None
     directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # we report the fresh head ourselves, in one line
@@ -45,6 +48,7 @@ def build_classifier(pretrained_model: str | None, model_config: dict | None, nu
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    use_fast_dropout(model)  # BERT: 16-bit dropout masks on CPU (models/fast_dropout.py)
     fresh = sorted({key.split(".")[0] for key in info["missing_keys"]})
     rank_zero_info(f"Loaded {model.config.model_type} from {directory}; newly initialised: {', '.join(fresh) or '-'}.")
     if pretrained_model is None or pretrained_model == EMBEDDED_MODEL_ID:

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
 from lightning_app.errors import ConfigError
+from models.fast_dropout import use_fast_dropout
 from models.mlm_backbone import build_masked_lm, masked_logits
 from models.optimization import adamw_with_linear_schedule
 
@@ -41,13 +42,14 @@ class MaskedLanguageModel(L.LightningModule):
         gradient_checkpointing: recompute activations in backward to save memory.
         compile: compile the encoder with `torch.compile` (worth it for long GPU runs; the first steps are slow).
         fill_mask_top_k: how many candidates `predict` prints per [MASK].
+        fast_dropout: BERT dropout masks from 16-bit random slices on CPU (`models/fast_dropout.py`).
     """
 
     def __init__(self, pretrained_model: str | None = None, model_config: dict | None = None,
                  learning_rate: float = 5e-5, head_learning_rate: float | None = None, weight_decay: float = 0.01,
                  warmup_steps: int = 0, warmup_ratio: float = 0.0, adam_betas: tuple[float, float] = (0.9, 0.999),
                  adam_epsilon: float = 1e-8, sparse_prediction: bool = True, gradient_checkpointing: bool = False,
-                 compile: bool = False, fill_mask_top_k: int = 5):
+                 compile: bool = False, fill_mask_top_k: int = 5, fast_dropout: bool = True):
         super().__init__()
         self.save_hyperparameters()
         self._build_model()
@@ -58,6 +60,8 @@ class MaskedLanguageModel(L.LightningModule):
         hp = self.hparams
         self.model = build_masked_lm(hp.pretrained_model if hp.model_config is None else None, hp.model_config)
         self.model.train()  # from_pretrained returns eval mode; Lightning expects modules in train mode for fit
+        if hp.fast_dropout:
+            use_fast_dropout(self.model)
         if hp.compile:  # in place, so parameter names (and checkpoints) stay those of the plain model
             self.model.base_model.compile()
         if hp.gradient_checkpointing:

@@ -1,0 +1,174 @@
+"""The 16-bit dropout masks (`models/fast_dropout.py`): rate, unbiasedness, identities, seeding, gradients, and that
+a BERT switched to them computes the same function as the stock model wherever no random draw is involved."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoConfig, AutoModelForMaskedLM
+
+from models.fast_dropout import (
+    ATTENTION_NAME,
+    FastDropout,
+    _attention_with_fast_dropout,
+    fast_dropout,
+    keep_count,
+    keep_mask,
+    use_fast_dropout,
+)
+
+TINY_MODERNBERT = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "intermediate_size": 64, "max_position_embeddings": 128, "global_attn_every_n_layers": 1}
+
+
+def _bert_pair(tiny_bert: dict, **overrides) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(stock, switched) copies of one random tiny BERT masked-LM, both in training mode."""
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(**{**tiny_bert, **overrides})
+    stock = AutoModelForMaskedLM.from_config(config)
+    switched = AutoModelForMaskedLM.from_config(AutoConfig.for_model(**{**tiny_bert, **overrides}))
+    switched.load_state_dict(stock.state_dict())
+    assert use_fast_dropout(switched)
+    return stock.train(), switched.train()
+
+
+def _padded_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.randint(1000, 30000, (3, 20), generator=torch.Generator().manual_seed(5))
+    attention = torch.ones_like(ids)
+    attention[1, 14:] = 0  # padding, so the mask path is exercised
+    return ids, attention
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_mask_rate_matches_the_quantised_probability(p):
+    torch.manual_seed(0)
+    n = 1 << 22
+    kept = keep_mask(torch.Size([n]), p).sum().item()
+    q = keep_count(p) / 65536  # exact keep probability
+    assert abs(q - (1 - p)) <= 2**-17
+    sigma = math.sqrt(n * q * (1 - q))
+    assert abs(kept - n * q) < 5 * sigma, (kept, n * q, sigma)
+
+
+def test_dropout_is_unbiased_and_slices_are_uniform():
+    torch.manual_seed(1)
+    n = 1 << 22
+    out = fast_dropout(torch.ones(n), 0.1)
+    assert set(out.unique().tolist()) == {0.0, torch.tensor(65536 / keep_count(0.1)).item()}  # 1 / (1 - p') in fp32
+    sigma = math.sqrt(keep_count(0.1) / 65536 * 0.1) / math.sqrt(n) * 65536 / keep_count(0.1)
+    assert abs(out.mean().item() - 1.0) < 5 * sigma
+    # each 16-bit slice position of the 64-bit words is uniform (a top bit stuck at 0 would show in slice 3)
+    words = torch.empty(1 << 20, dtype=torch.int64).random_(-(2**63), None)
+    for slice_index in range(4):
+        top_bit = (words.view(torch.int16).view(-1, 4)[:, slice_index] < 0).float().mean().item()
+        assert abs(top_bit - 0.5) < 5 * 0.5 / 1024, slice_index
+
+
+def test_identity_in_eval_mode_and_at_p_zero():
+    x = torch.randn(4, 7, requires_grad=True)
+    assert fast_dropout(x, 0.3, training=False) is x
+    assert fast_dropout(x, 0.0) is x
+    layer = FastDropout(0.3).eval()
+    assert layer(x) is x
+    assert torch.equal(fast_dropout(x, 1.0), torch.zeros_like(x))
+
+
+def test_same_seed_same_mask_from_the_default_generator():
+    x = torch.randn(1000)
+    torch.manual_seed(7)
+    first = fast_dropout(x, 0.2)
+    torch.manual_seed(7)
+    second = fast_dropout(x, 0.2)
+    third = fast_dropout(x, 0.2)  # the generator moved on
+    assert torch.equal(first, second) and not torch.equal(second, third)
+    state = torch.get_rng_state()
+    fast_dropout(x, 0.2)
+    assert not torch.equal(state, torch.get_rng_state())  # it draws from torch's default generator
+
+
+def test_gradient_check():
+    x = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
+
+    def seeded(t):
+        torch.manual_seed(3)
+        return fast_dropout(t, 0.25)
+
+    assert torch.autograd.gradcheck(seeded, (x,))
+    torch.manual_seed(3)
+    keep = keep_mask(x.shape, 0.25)
+    seeded(x).sum().backward()
+    torch.testing.assert_close(x.grad, keep.double() * 65536 / keep_count(0.25))
+
+
+def test_attention_equals_a_reference_with_the_same_mask_and_its_gradients():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    pad = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+    pad[1, :, :, 3:] = False  # the second sequence has two padding keys
+    torch.manual_seed(11)
+    ours = _attention_with_fast_dropout(q, k, v, pad, 0.5, 0.3, causal=False)
+    torch.manual_seed(11)
+    keep = keep_mask(torch.Size([2, 3, 5, 5]), 0.3)
+    scores = (q @ k.transpose(-1, -2) * 0.5).masked_fill(~pad, -math.inf)
+    reference = (scores.softmax(-1) * keep * 65536 / keep_count(0.3)) @ v
+    torch.testing.assert_close(ours, reference.transpose(1, 2))
+    grads = torch.autograd.grad(ours.square().sum(), (q, k, v))
+    expected = torch.autograd.grad(reference.transpose(1, 2).square().sum(), (q, k, v))
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want)
+
+
+def test_causal_attention_sees_no_future():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 6, 4) for _ in range(3))
+    torch.manual_seed(2)
+    first = _attention_with_fast_dropout(q, k, v, None, 0.5, 0.2, causal=True)
+    k2, v2 = k.clone(), v.clone()
+    k2[:, :, 4:], v2[:, :, 4:] = 9.0, 9.0  # change the last two positions
+    torch.manual_seed(2)
+    second = _attention_with_fast_dropout(q, k2, v2, None, 0.5, 0.2, causal=True)
+    assert torch.equal(first[:, :4], second[:, :4])
+
+
+def test_switched_bert_equals_stock_in_eval_and_without_dropout(tiny_bert):
+    ids, attention = _padded_inputs()
+    stock, switched = _bert_pair(tiny_bert)
+    assert switched.config._attn_implementation == ATTENTION_NAME
+    swapped = sum(isinstance(m, FastDropout) for m in switched.modules())
+    assert swapped == 1 + 3 * tiny_bert["num_hidden_layers"]  # embeddings; per layer: attention probs, 2 outputs
+    with torch.no_grad():
+        expected = stock.eval()(input_ids=ids, attention_mask=attention).logits
+        assert torch.equal(switched.eval()(input_ids=ids, attention_mask=attention).logits, expected)
+    stock, switched = _bert_pair(tiny_bert, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.testing.assert_close(switched(input_ids=ids, attention_mask=attention).logits,
+                               stock(input_ids=ids, attention_mask=attention).logits)
+    assert ATTENTION_NAME not in str(switched.config.to_dict())  # exported configs keep loading without us
+
+
+def test_switched_bert_trains_deterministically_and_differs_from_eval(tiny_bert):
+    ids, attention = _padded_inputs()
+    _, switched = _bert_pair(tiny_bert)
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(4)
+        outputs.append(switched(input_ids=ids, attention_mask=attention).logits)
+    assert torch.equal(outputs[0], outputs[1])
+    with torch.no_grad():
+        assert not torch.allclose(outputs[0], switched.eval()(input_ids=ids, attention_mask=attention).logits)
+    loss = F.cross_entropy(outputs[0].flatten(0, 1), ids.flatten())
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in switched.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("config", [
+    {"model_type": "roberta", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+     "intermediate_size": 64, "vocab_size": 1000, "max_position_embeddings": 64},
+    TINY_MODERNBERT,
+])
+def test_other_model_types_stay_on_the_stock_path(config):
+    model = AutoModelForMaskedLM.from_config(AutoConfig.for_model(**config))
+    implementation = model.config._attn_implementation
+    assert not use_fast_dropout(model)
+    assert not any(isinstance(m, FastDropout) for m in model.modules())
+    assert model.config._attn_implementation == implementation
