@@ -16,6 +16,7 @@ from torch import nn
 
 from lightning_app.errors import ConfigError
 from lightning_app.pretrained import resolve_pretrained
+from models.masked_encoder import selected_hidden_states
 
 # model_type -> (attribute of the encoder, attribute of the MLM head) for heads we can run sparsely
 _SPARSE_HEADS = {"bert": ("bert", "cls"), "roberta": ("roberta", "lm_head"), "xlm-roberta": ("roberta", "lm_head")}
@@ -57,7 +58,7 @@ def masked_logits(model: nn.Module, input_ids: torch.Tensor, attention_mask: tor
     names = _SPARSE_HEADS.get(model.config.model_type)
     if sparse and names is not None:
         encoder, head = getattr(model, names[0]), getattr(model, names[1])
-        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
-        return head(hidden[selected]), labels[selected]  # (M, H) -> (M, V)
+        hidden = selected_hidden_states(encoder, input_ids, attention_mask, selected)  # (M, H), last layer sparse
+        return head(hidden), labels[selected]  # (M, H) -> (M, V)
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits  # (B, T, V)
     return logits[selected], labels[selected]

@@ -17,6 +17,7 @@ from models.fast_dropout import (
     keep_mask,
     use_fast_dropout,
 )
+from models.masked_encoder import selected_hidden_states
 
 TINY_MODERNBERT = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
                    "intermediate_size": 64, "max_position_embeddings": 128, "global_attn_every_n_layers": 1}
@@ -172,3 +173,41 @@ def test_other_model_types_stay_on_the_stock_path(config):
     assert not use_fast_dropout(model)
     assert not any(isinstance(m, FastDropout) for m in model.modules())
     assert model.config._attn_implementation == implementation
+
+
+def _labelled(ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) labelled positions with uneven counts per sequence, one sequence without any."""
+    selected = torch.zeros_like(ids, dtype=torch.bool)
+    selected[0, [2, 5, 9]] = True
+    selected[1, [1, 13]] = True  # position 13 is real, 14+ are padding
+    return selected
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager", ATTENTION_NAME])
+def test_last_layer_on_labelled_rows_equals_the_whole_encoder(tiny_bert, attention):
+    ids, mask = _padded_inputs()
+    selected = _labelled(ids)
+    _, model = _bert_pair(tiny_bert, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model.config._attn_implementation = attention
+    whole = model.bert(input_ids=ids, attention_mask=mask).last_hidden_state[selected]
+    rows = selected_hidden_states(model.bert, ids, mask, selected)
+    assert rows.shape == (5, tiny_bert["hidden_size"])
+    torch.testing.assert_close(rows, whole, rtol=1e-5, atol=1e-5)
+    weights = torch.randn(whole.shape)  # a random readout (the sum of squares after LayerNorm is a constant)
+    expected = torch.autograd.grad((whole * weights).sum(), list(model.bert.parameters()), allow_unused=True)
+    got = torch.autograd.grad((rows * weights).sum(), list(model.bert.parameters()), allow_unused=True)
+    for (name, _), want, have in zip(model.bert.named_parameters(), expected, got):
+        if want is None:  # the pooler: read by neither
+            assert have is None, name
+            continue
+        torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_last_layer_on_labelled_rows_with_dropout_is_seeded(tiny_bert):
+    ids, mask = _padded_inputs()
+    _, model = _bert_pair(tiny_bert)
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(9)
+        outputs.append(selected_hidden_states(model.bert, ids, mask, _labelled(ids)))
+    assert torch.equal(outputs[0], outputs[1]) and torch.isfinite(outputs[0]).all()
