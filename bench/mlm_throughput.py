@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.timing import StepClock  # noqa: E402
 from data_modules import WikiText2DataModule  # noqa: E402
 from models import MaskedLanguageModel  # noqa: E402
 
@@ -35,27 +36,21 @@ CONFIGS = {  # name -> (encoder shape, trained WordPiece vocabulary or None = be
 }
 
 
-class StepClock:
-    """Wall-clock time at the start of every optimizer step (works as a Lightning and as an HF callback)."""
-
-    def __init__(self):
-        self.starts: list[float] = []
-
-    def ms_per_step(self, warmup: int) -> float:
-        times = self.starts[warmup:]
-        return 1000 * (times[-1] - times[0]) / (len(times) - 1)
-
-
-def matmul_flops_per_s(device: str, size: int = 2048, reps: int = 10) -> float:
+def matmul_flops_per_s(device: str, size: int = 2048, reps: int = 10, trials: int = 5) -> float:
+    """The best of `trials` timings of `reps` (size x size) fp32 matmuls: a peak, so a momentarily busy machine
+    cannot lower it (a lower peak would raise every roofline share)."""
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     for _ in range(2):
         a @ b
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * reps / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(trials):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        _sync(device)
+        best = max(best, 2 * size**3 * reps / (time.perf_counter() - start))
+    return best
 
 
 def _sync(device: str) -> None:
@@ -75,7 +70,8 @@ def step_flops(model: MaskedLanguageModel, batch: dict) -> int:
     return counter.get_total_flops()
 
 
-def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: str, compile: bool) -> float:
+def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: str, compile: bool,
+             fast_dropout: bool = True) -> StepClock:
     import lightning as L
 
     clock = StepClock()
@@ -83,18 +79,19 @@ def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: st
     class Clock(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             _sync(device)
-            clock.starts.append(time.perf_counter())
+            clock.tick()
 
     L.seed_everything(0)
-    model = MaskedLanguageModel(model_config=model_config, learning_rate=5e-4, warmup_ratio=0.06, compile=compile)
+    model = MaskedLanguageModel(model_config=model_config, learning_rate=5e-4, warmup_ratio=0.06, compile=compile,
+                                fast_dropout=fast_dropout)
     trainer = L.Trainer(accelerator=device, max_steps=warmup + steps + 1, gradient_clip_val=1.0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         limit_val_batches=0, num_sanity_val_steps=0, callbacks=[Clock()])
     trainer.fit(model, datamodule=datamodule)
-    return clock.ms_per_step(warmup)
+    return clock
 
 
-def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: str) -> float:
+def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: str) -> StepClock:
     from transformers import (
         BertConfig,
         BertForMaskedLM,
@@ -110,7 +107,7 @@ def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: st
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
             _sync(device)
-            clock.starts.append(time.perf_counter())
+            clock.tick()
 
     set_seed(0)
     model = BertForMaskedLM(BertConfig(**model_config))
@@ -121,7 +118,7 @@ def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: st
     collator = DataCollatorForLanguageModeling(datamodule.tokenizer, mlm_probability=0.15)
     Trainer(model=model, args=args, data_collator=collator, train_dataset=datamodule.splits["train"],
             callbacks=[Clock()]).train()
-    return clock.ms_per_step(warmup)
+    return clock
 
 
 def bench(name: str, batch_size: int, block_size: int, args, peak: float) -> dict:
@@ -134,17 +131,24 @@ def bench(name: str, batch_size: int, block_size: int, args, peak: float) -> dic
     batch = next(iter(datamodule.train_dataloader()))
     batch["input_ids"], batch["labels"] = datamodule.masker(batch["input_ids"], batch["index"], 0)
     flops = step_flops(probe, batch)
-    ours = run_ours(model_config, datamodule, args.steps, args.warmup, args.device, args.compile)
+    ours_clock = run_ours(model_config, datamodule, args.steps, args.warmup, args.device, args.compile,
+                          fast_dropout=not args.no_fast_dropout)
     ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peer = None if args.skip_peer else run_peer({k: v for k, v in model_config.items() if k != "model_type"},
-                                                datamodule, args.steps, args.warmup, args.device)
+    peer_clock = None if args.skip_peer else run_peer(
+        {k: v for k, v in model_config.items() if k != "model_type"}, datamodule, args.steps, args.warmup, args.device)
     memory = ({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if args.device == "cuda"
               else {"peak_rss_mb": round(ours_rss)})
-    return {"config": f"{name}-b{batch_size}-t{block_size}" + ("-compile" if args.compile else ""),
+    ours = ours_clock.ms_per_step(args.warmup)
+    peer = peer_clock and peer_clock.ms_per_step(args.warmup)
+    suffix = ("-compile" if args.compile else "") + ("-stock_dropout" if args.no_fast_dropout else "")
+    return {"config": f"{name}-b{batch_size}-t{block_size}" + suffix,
             "device": torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()}",
             "params": sum(p.numel() for p in probe.parameters()), "steps_timed": args.steps,
             "ours_ms_per_step": round(ours, 1), "peer_ms_per_step": peer and round(peer, 1),
             "speedup": peer and round(peer / ours, 2),
+            "ours_median_ms": round(ours_clock.median_ms(args.warmup), 1),
+            "peer_median_ms": peer_clock and round(peer_clock.median_ms(args.warmup), 1),
+            "other_load": [ours_clock.other_load(args.warmup), peer_clock and peer_clock.other_load(args.warmup)],
             "ours_tokens_per_s": round(batch_size * block_size / ours * 1000),
             **memory, "gflop_per_step": round(flops / 1e9, 2), "matmul_gflop_per_s": round(peak / 1e9, 1),
             "roofline_share": round(flops / (ours / 1000) / peak, 3)}
@@ -159,6 +163,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (allocator, compile)")
     parser.add_argument("--compile", action="store_true", help="torch.compile our encoder")
     parser.add_argument("--skip_peer", action="store_true")
+    parser.add_argument("--no_fast_dropout", action="store_true", help="our model with stock dropout (A/B)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
