@@ -56,3 +56,27 @@ class StepClock:
             return None
         window = self.starts[-1] - self.starts[warmup]
         return round(max(0.0, (busy1 - busy0) - (own1 - own0)) / (window * (os.cpu_count() or 1)), 3)
+
+
+class ChildLoad:
+    """`other_load` of a stretch spent waiting on child processes (a subprocess run): machine busy time less the
+    children's CPU time, over the stretch's wall time and the cores."""
+
+    def __enter__(self) -> ChildLoad:
+        self.start = (time.perf_counter(), _machine_busy_s(), _children_cpu_s())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.end = (time.perf_counter(), _machine_busy_s(), _children_cpu_s())
+
+    @property
+    def other_load(self) -> float | None:
+        (t0, busy0, own0), (t1, busy1, own1) = self.start, self.end
+        if busy0 is None:
+            return None
+        return round(max(0.0, (busy1 - busy0) - (own1 - own0)) / ((t1 - t0) * (os.cpu_count() or 1)), 3)
+
+
+def _children_cpu_s() -> float:
+    times = os.times()
+    return times.children_user + times.children_system

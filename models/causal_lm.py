@@ -16,13 +16,13 @@ import math
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
 from lightning_app.errors import ConfigError
 from lightning_app.pretrained import resolve_pretrained
-from models.bce_term import bce_weight_at, next_token_losses
+from models.bce_term import bce_weight_at
+from models.fused_lm_loss import next_token_head_losses
 from models.optimization import adamw_with_linear_schedule
 
 # prajjwal1/bert-tiny's shape (Turc et al. 2019): 2 layers, hidden 128, 2 heads, FFN 512
@@ -120,12 +120,8 @@ class CausalLanguageModel(L.LightningModule):
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(CE, BCE, number of predicted tokens); BCE is 0 (and not computed) when the term is disabled."""
-        logits, targets = self.next_token_logits(batch)
-        if self.hparams.bce_enabled:
-            ce, bce = next_token_losses(logits.float(), targets)
-        else:
-            ce, bce = F.cross_entropy(logits.float(), targets), torch.zeros((), device=logits.device)
-        return ce, bce, int((targets != -100).sum())
+        return next_token_head_losses(self.model, batch["input_ids"], batch["attention_mask"],
+                                      with_bce=self.hparams.bce_enabled)  # fused head + losses, chunked
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         ce, bce, _ = self.losses(batch)
@@ -138,9 +134,8 @@ class CausalLanguageModel(L.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         names = getattr(self.trainer.datamodule, "eval_set_names", ["val"])
         metrics = self.eval_metrics[names[dataloader_idx]]
-        logits, targets = self.next_token_logits(batch)
-        ce, bce = next_token_losses(logits.float(), targets)  # BCE is reported even when not trained on
-        count = int((targets != -100).sum())
+        # BCE is reported even when not trained on
+        ce, bce, count = next_token_head_losses(self.model, batch["input_ids"], batch["attention_mask"])
         metrics["ce"].update(ce, weight=count)  # token-weighted
         metrics["bce"].update(bce, weight=count)
 

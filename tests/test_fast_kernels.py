@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForMaskedLM
 
+from models.bce_term import next_token_losses, vocabulary_bce
 from models.fast_dropout import (
     ATTENTION_NAME,
     FastDropout,
@@ -17,6 +18,7 @@ from models.fast_dropout import (
     keep_mask,
     use_fast_dropout,
 )
+from models.fused_lm_loss import fused_linear_next_token_losses, next_token_head_losses
 from models.masked_encoder import selected_hidden_states
 
 TINY_MODERNBERT = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -211,3 +213,102 @@ def test_last_layer_on_labelled_rows_with_dropout_is_seeded(tiny_bert):
         torch.manual_seed(9)
         outputs.append(selected_hidden_states(model.bert, ids, mask, _labelled(ids)))
     assert torch.equal(outputs[0], outputs[1]) and torch.isfinite(outputs[0]).all()
+
+
+def _head_inputs(n: int = 37, hidden: int = 16, vocab: int = 1000, scale: float = 3.0):
+    generator = torch.Generator().manual_seed(0)
+    h = (torch.randn(n, hidden, generator=generator) * scale).requires_grad_()
+    weight = torch.randn(vocab, hidden, generator=generator).requires_grad_()
+    bias = torch.randn(vocab, generator=generator).requires_grad_()
+    targets = torch.randint(0, vocab, (n,), generator=generator)
+    targets[[3, 9, n - 1]] = -100  # ignored positions, the last one too
+    return h, weight, bias, targets
+
+
+@pytest.mark.parametrize("chunk", [1000, 333, 4096])  # one chunk, a chunk that divides nothing, wider than V
+@pytest.mark.parametrize("weights", [(1.0, 0.35), (0.7, 0.0)])
+def test_fused_head_losses_equal_the_reference_and_its_gradients(chunk, weights):
+    h, weight, bias, targets = _head_inputs()
+    logits = h @ weight.t() + bias
+    ref_ce, ref_bce = F.cross_entropy(logits, targets), vocabulary_bce(logits, targets)
+    reference = torch.autograd.grad(weights[0] * ref_ce + weights[1] * ref_bce, (h, weight, bias))
+    for fused in (fused_linear_next_token_losses, lambda *a, **k: next_token_losses(
+            a[0] @ a[1].t() + a[2], a[3])):  # the existing fused-from-logits losses agree as well
+        ce, bce = fused(h, weight, bias, targets, chunk=chunk) if fused is fused_linear_next_token_losses else \
+            fused(h, weight, bias, targets)
+        torch.testing.assert_close(ce, ref_ce)
+        torch.testing.assert_close(bce, ref_bce)
+        grads = torch.autograd.grad(weights[0] * ce + weights[1] * bce, (h, weight, bias))
+        for got, want, name in zip(grads, reference, ("hidden", "weight", "bias")):
+            torch.testing.assert_close(got, want, msg=name)
+
+
+def test_fused_head_losses_without_bce_and_without_gradients():
+    h, weight, bias, targets = _head_inputs(n=53, scale=30.0)  # large logits: softplus and lse stay finite
+    logits = h @ weight.t() + bias
+    ce, bce = fused_linear_next_token_losses(h, weight, bias, targets, with_bce=False, chunk=300)
+    torch.testing.assert_close(ce, F.cross_entropy(logits, targets))
+    assert bce.item() == 0.0
+    (grad,) = torch.autograd.grad(ce, (h,))
+    torch.testing.assert_close(grad, torch.autograd.grad(F.cross_entropy(logits, targets), (h,))[0])
+    with torch.no_grad():  # the evaluation path: row blocks that do not divide N, nothing kept
+        ce, bce = fused_linear_next_token_losses(h, weight, bias, targets, chunk=300, row_block=10)
+    torch.testing.assert_close(ce, F.cross_entropy(logits, targets))
+    torch.testing.assert_close(bce, vocabulary_bce(logits, targets))
+
+
+def test_fused_head_keeps_the_decoder_tied_to_the_embeddings():
+    from transformers import BertConfig, BertLMHeadModel
+
+    torch.manual_seed(0)
+    model = BertLMHeadModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                       intermediate_size=64, vocab_size=300, is_decoder=True,
+                                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    ids = torch.randint(1, 300, (2, 12))
+    attention = torch.ones_like(ids)
+    attention[1, 8:] = 0
+    ce, bce, count = next_token_head_losses(model, ids, attention)
+    (ce + 0.4 * bce).backward()
+    fused = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].reshape(-1, 300)
+    targets = ids[:, 1:].masked_fill(attention[:, 1:] == 0, -100).reshape(-1)
+    ref_ce, ref_bce = F.cross_entropy(logits, targets), vocabulary_bce(logits, targets)
+    (ref_ce + 0.4 * ref_bce).backward()
+    assert count == 11 + 7
+    torch.testing.assert_close(ce, ref_ce)
+    torch.testing.assert_close(bce, ref_bce)
+    for name, parameter in model.named_parameters():  # includes the shared embedding / decoder weight
+        torch.testing.assert_close(fused[name], parameter.grad, rtol=1e-4, atol=1e-6, msg=name)
+    with torch.no_grad():
+        eval_ce, eval_bce, eval_count = next_token_head_losses(model, ids, attention)
+    torch.testing.assert_close(eval_ce, ref_ce)
+    torch.testing.assert_close(eval_bce, ref_bce)
+    assert eval_count == count
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0])  # row maxima below 15 (shared exponentials) and above (stable form)
+def test_fused_head_losses_are_accurate_against_float64(scale):
+    h, weight, bias, targets = _head_inputs(n=40, hidden=32, vocab=3000, scale=scale)
+    logits = (h @ weight.t() + bias).double()
+    assert (logits.max() > 15) == (scale > 1)
+    with torch.no_grad():
+        ce, bce = fused_linear_next_token_losses(h, weight, bias, targets, chunk=1024)
+    torch.testing.assert_close(ce.double(), F.cross_entropy(logits, targets), rtol=2e-6, atol=0)
+    keep = targets != -100
+    kept = logits[keep]
+    exact_bce = (F.softplus(kept).sum(-1) - kept.gather(1, targets[keep, None]).squeeze(1)).mean() / kept.shape[1]
+    torch.testing.assert_close(bce.double(), exact_bce, rtol=2e-6, atol=0)
+
+
+def test_fused_head_gradients_with_negative_and_zero_output_gradients():
+    h, weight, bias, targets = _head_inputs()
+    for weights in ((-1.0, 0.5), (0.0, -2.0), (-0.3, 0.0)):
+        logits = h @ weight.t() + bias
+        ce, bce = fused_linear_next_token_losses(h, weight, bias, targets, chunk=300)
+        got = torch.autograd.grad(weights[0] * ce + weights[1] * bce, (h, weight, bias))
+        want = torch.autograd.grad(weights[0] * F.cross_entropy(logits, targets)
+                                   + weights[1] * vocabulary_bce(logits, targets), (h, weight, bias))
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b)
