@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bf16_clipping import AllowClippingWithFusedAdamW  # noqa: E402
 from bench.mfu import flops_per_token, peak_flops_per_s  # noqa: E402
 from bench.timing import StepClock  # noqa: E402
 from data_modules import WikiText2DataModule  # noqa: E402
@@ -91,7 +92,8 @@ def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: st
     trainer = L.Trainer(accelerator=device, devices=1, precision=precision, max_steps=warmup + steps + 1,
                         gradient_clip_val=1.0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0, num_sanity_val_steps=0, callbacks=[Clock()])
+                        limit_val_batches=0, num_sanity_val_steps=0,
+                        callbacks=[Clock(), *([AllowClippingWithFusedAdamW()] if "mixed" in precision else [])])
     trainer.fit(model, datamodule=datamodule)
     return clock
 

@@ -146,10 +146,15 @@ class _FusedLinearNextTokenLosses(torch.autograd.Function):
         for index, zt in enumerate(chunks):
             start = index * ctx.chunk
             stop = start + len(zt)
-            gt = _chunk_gradient(zt, shift, negate, bce_row, scratch[: len(zt)]).to(dtype)  # (C, N) = G^T
-            grad_hidden.addmm_(gt.t(), weight[start:stop].to(dtype))  # (N, C) @ (C, H)
-            torch.mm(gt, h, out=grad_weight[start:stop])  # (C, N) @ (N, H)
+            gt = _chunk_gradient(zt, shift, negate, bce_row, scratch[: len(zt)])  # (C, N) = G^T, float32
             torch.sum(gt, 1, out=grad_bias[start:stop])
+            if dtype == torch.float32:  # straight into the float32 gradients
+                grad_hidden.addmm_(gt.t(), weight[start:stop])  # (N, C) @ (C, H)
+                torch.mm(gt, h, out=grad_weight[start:stop])  # (C, N) @ (N, H)
+            else:  # autocast: the matmuls in its dtype, accumulated in float32
+                gt = gt.to(dtype)
+                grad_hidden += (gt.t() @ weight[start:stop].to(dtype)).float()
+                grad_weight[start:stop] = gt @ h
         _add_one_hot_part(grad_hidden, grad_weight, grad_bias, hidden, weight, targets,
                           ce_row + bce_row if ctx.with_bce else ce_row)
         return (grad_hidden.to(hidden.dtype), grad_weight.to(weight.dtype), grad_bias.to(bias.dtype),

@@ -68,7 +68,8 @@ def _layer_at_rows(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | 
         return x.view(batch, x.shape[1], heads, size).transpose(1, 2)
 
     keys, values = split_heads(attention.key(hidden)), split_heads(attention.value(hidden))  # (B, h, T, d)
-    queries = hidden.new_zeros(batch, width, heads * size).index_put((row_batch, slot), attention.query(rows))
+    projected = attention.query(rows)  # (M, H), in the autocast dtype if any
+    queries = projected.new_zeros(batch, width, heads * size).index_put((row_batch, slot), projected)  # (B, Q, H)
     key_mask = None if mask is None else mask[:, :, :1, :].expand(batch, 1, width, length)  # padding: row-independent
     function = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation, eager_attention_forward)
     context, _ = function(attention, split_heads(queries), keys, values, key_mask,

@@ -312,3 +312,16 @@ def test_fused_head_gradients_with_negative_and_zero_output_gradients():
                                    + weights[1] * vocabulary_bce(logits, targets), (h, weight, bias))
         for a, b in zip(got, want):
             torch.testing.assert_close(a, b)
+
+
+def test_sparse_last_layer_and_fused_head_run_under_bf16_autocast(tiny_bert):
+    ids, mask = _padded_inputs()
+    _, model = _bert_pair(tiny_bert)
+    h, weight, bias, targets = _head_inputs()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rows = selected_hidden_states(model.bert, ids, mask, _labelled(ids))
+        ce, bce = fused_linear_next_token_losses(h, weight, bias, targets, chunk=300)
+    (rows.float().sum() + ce + bce).backward()
+    logits = h.detach() @ weight.detach().t() + bias.detach()
+    torch.testing.assert_close(ce, F.cross_entropy(logits, targets), rtol=2e-2, atol=2e-2)  # bf16 logits
+    assert torch.isfinite(h.grad).all() and torch.isfinite(weight.grad).all() and weight.grad.dtype == torch.float32
