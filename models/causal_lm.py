@@ -22,7 +22,7 @@ from torchmetrics import MeanMetric
 from lightning_app.errors import ConfigError
 from lightning_app.pretrained import resolve_pretrained
 from models.bce_term import bce_weight_at
-from models.fused_lm_loss import next_token_head_losses
+from models.fused_lm_loss import next_token_head_losses, use_sparse_embedding_gradient
 from models.optimization import adamw_with_linear_schedule
 
 # prajjwal1/bert-tiny's shape (Turc et al. 2019): 2 layers, hidden 128, 2 heads, FFN 512
@@ -96,6 +96,7 @@ class CausalLanguageModel(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         self.configure_model_for(self.trainer.datamodule)
+        use_sparse_embedding_gradient(self.model)  # tied word embedding: no second dense (V, H) gradient
         names = getattr(self.trainer.datamodule, "eval_set_names", ["val"])
         for name in names:
             if name not in self.eval_metrics:
