@@ -14,6 +14,7 @@ from torch import nn
 from lightning_app.errors import ConfigError
 from lightning_app.pretrained import EMBEDDED_MODEL_ID, resolve_pretrained
 from models.fast_dropout import use_fast_dropout
+from models.masked_encoder import use_cls_only_last_layer
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "spiece.model", "vocab.json")
 SPECIAL_TOKENS = ("pad", "cls", "sep", "bos", "eos")
@@ -37,6 +38,7 @@ def build_classifier(pretrained_model: str | None, model_config: dict | None, nu
         config = AutoConfig.for_model(settings.pop("model_type", "bert"), **settings)
         model = AutoModelForSequenceClassification.from_config(config)
         use_fast_dropout(model)  # BERT: 16-bit dropout masks on CPU (models/fast_dropout.py)
+        use_cls_only_last_layer(model)  # BERT: last layer at [CLS] only (models/masked_encoder.py)
         return model, None
     directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
     verbosity = hf_logging.get_verbosity()
@@ -49,6 +51,7 @@ def build_classifier(pretrained_model: str | None, model_config: dict | None, nu
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
     use_fast_dropout(model)  # BERT: 16-bit dropout masks on CPU (models/fast_dropout.py)
+    use_cls_only_last_layer(model)  # BERT: last layer at [CLS] only (models/masked_encoder.py)
     fresh = sorted({key.split(".")[0] for key in info["missing_keys"]})
     rank_zero_info(f"Loaded {model.config.model_type} from {directory}; newly initialised: {', '.join(fresh) or '-'}.")
     if pretrained_model is None or pretrained_model == EMBEDDED_MODEL_ID:

@@ -352,3 +352,36 @@ def test_sparse_embedding_gradient_keeps_the_tied_gradient_dense_and_equal():
                                         intermediate_size=64, vocab_size=300, is_decoder=True,
                                         tie_word_embeddings=False))
     assert not use_sparse_embedding_gradient(untied) and not untied.get_input_embeddings().sparse
+
+
+def test_cls_only_last_layer_gives_the_classifier_the_same_logits_and_gradients(tiny_bert):
+    from transformers import AutoModelForSequenceClassification
+
+    from models.masked_encoder import use_cls_only_last_layer
+
+    ids, mask = _padded_inputs()
+    token_types = (torch.arange(ids.shape[1]) >= 9).long().expand_as(ids)  # sentence pairs
+    models = []
+    for switched in (False, True):
+        torch.manual_seed(0)
+        config = AutoConfig.for_model(**{**tiny_bert, "num_labels": 2, "hidden_dropout_prob": 0.0,
+                                         "attention_probs_dropout_prob": 0.0})
+        model = AutoModelForSequenceClassification.from_config(config)
+        if switched:
+            assert use_cls_only_last_layer(model)
+        models.append(model)
+    stock, cls_only = models
+    for mode in ("eval", "train"):
+        outputs = [m.train(mode == "train")(input_ids=ids, attention_mask=mask, token_type_ids=token_types).logits
+                   for m in models]
+        torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-6)
+    weights = torch.randn(outputs[0].shape)
+    grads = [torch.autograd.grad((out * weights).sum(), list(m.parameters()), allow_unused=True)
+             for out, m in zip(outputs, models)]
+    for (name, _), want, have in zip(stock.named_parameters(), *grads):
+        if want is None:
+            assert have is None, name
+        else:
+            torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-6, msg=name)
+    hidden = cls_only.bert(input_ids=ids, attention_mask=mask, output_hidden_states=True)  # stock path on request
+    assert hidden.last_hidden_state.shape == (*ids.shape, tiny_bert["hidden_size"])
