@@ -18,19 +18,14 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_modules.masked_lm_base import EVAL_EPOCH  # noqa: E402
-from models.mlm_backbone import masked_logits  # noqa: E402
-
-from data_modules import WikiText2DataModule  # noqa: E402
+from data_modules import WikiText2DataModule
+from data_modules.masked_lm import EVAL_EPOCH
+from models.sparse_mlm_head import masked_logits
 
 CONFIG = "configs/wikitext2_bert_mini.yaml"
 MINI = {"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 1024,
@@ -74,7 +69,7 @@ def run_peer(steps: int, run_dir: str) -> dict:
         set_seed,
     )
 
-    datamodule = WikiText2DataModule(block_size=128, batch_size=8, eval_batch_size=16)
+    datamodule = WikiText2DataModule(max_seq_length=128, batch_size=8, eval_batch_size=16)
     datamodule.setup("fit")
     set_seed(42)
     model = BertForMaskedLM(BertConfig(**MINI))

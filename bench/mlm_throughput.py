@@ -18,44 +18,39 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
-from pathlib import Path
 
 import torch
+from mfu import flops_per_token, peak_flops_per_s
+from timing import StepClock
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_modules import WikiText2DataModule  # noqa: E402
-from models import MaskedLanguageModel  # noqa: E402
+from data_modules import WikiText2DataModule
+from models import MaskedLanguageModel
 
 CONFIGS = {  # name -> (encoder shape, trained WordPiece vocabulary or None = bert-base-uncased's)
     "micro": ({"hidden_size": 192, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 768}, 8000),
     "mini": ({"hidden_size": 256, "num_hidden_layers": 3, "num_attention_heads": 4, "intermediate_size": 1024}, None),
+    "base": ({"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}, None),
+    "tiny": ({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128}, None),
 }
 
 
-class StepClock:
-    """Wall-clock time at the start of every optimizer step (works as a Lightning and as an HF callback)."""
-
-    def __init__(self):
-        self.starts: list[float] = []
-
-    def ms_per_step(self, warmup: int) -> float:
-        times = self.starts[warmup:]
-        return 1000 * (times[-1] - times[0]) / (len(times) - 1)
-
-
-def matmul_flops_per_s(device: str, size: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+def matmul_flops_per_s(device: str, size: int = 2048, reps: int = 10, trials: int = 5,
+                       dtype: torch.dtype = torch.float32) -> float:
+    """The best of `trials` timings of `reps` (size x size) matmuls: a peak, so a momentarily busy machine
+    cannot lower it (a lower peak would raise every roofline share)."""
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     for _ in range(2):
         a @ b
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    _sync(device)
-    return 2 * size**3 * reps / (time.perf_counter() - start)
+    best = 0.0
+    for _ in range(trials):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        _sync(device)
+        best = max(best, 2 * size**3 * reps / (time.perf_counter() - start))
+    return best
 
 
 def _sync(device: str) -> None:
@@ -75,7 +70,8 @@ def step_flops(model: MaskedLanguageModel, batch: dict) -> int:
     return counter.get_total_flops()
 
 
-def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: str, compile: bool) -> float:
+def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: str, compile: bool,
+             fast_dropout: bool = True, precision: str = "32-true") -> StepClock:
     import lightning as L
 
     clock = StepClock()
@@ -83,18 +79,22 @@ def run_ours(model_config: dict, datamodule, steps: int, warmup: int, device: st
     class Clock(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             _sync(device)
-            clock.starts.append(time.perf_counter())
+            clock.tick()
 
     L.seed_everything(0)
-    model = MaskedLanguageModel(model_config=model_config, learning_rate=5e-4, warmup_ratio=0.06, compile=compile)
-    trainer = L.Trainer(accelerator=device, max_steps=warmup + steps + 1, gradient_clip_val=1.0, logger=False,
+    model = MaskedLanguageModel(model_config=model_config, learning_rate=5e-4, warmup_ratio=0.06, compile=compile,
+                                fast_dropout=fast_dropout)
+    trainer = L.Trainer(accelerator=device, devices=1, precision=precision, max_steps=warmup + steps + 1,
+                        gradient_clip_val=1.0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0, num_sanity_val_steps=0, callbacks=[Clock()])
+                        limit_val_batches=0, num_sanity_val_steps=0,
+                        callbacks=[Clock()])
     trainer.fit(model, datamodule=datamodule)
-    return clock.ms_per_step(warmup)
+    return clock
 
 
-def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: str) -> float:
+def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: str,
+             precision: str = "32-true") -> StepClock:
     from transformers import (
         BertConfig,
         BertForMaskedLM,
@@ -110,44 +110,65 @@ def run_peer(model_config: dict, datamodule, steps: int, warmup: int, device: st
     class Clock(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
             _sync(device)
-            clock.starts.append(time.perf_counter())
+            clock.tick()
 
     set_seed(0)
     model = BertForMaskedLM(BertConfig(**model_config))
     args = TrainingArguments(output_dir="/tmp/mlm_throughput_peer", per_device_train_batch_size=datamodule.batch_size,
                              learning_rate=5e-4, weight_decay=0.01, warmup_steps=0.06, max_steps=warmup + steps + 1,
                              max_grad_norm=1.0, logging_steps=10_000, save_strategy="no", report_to=[], seed=0,
-                             use_cpu=device == "cpu", disable_tqdm=True, bf16=False)
+                             use_cpu=device == "cpu", disable_tqdm=True, bf16=precision.startswith("bf16"))
     collator = DataCollatorForLanguageModeling(datamodule.tokenizer, mlm_probability=0.15)
     Trainer(model=model, args=args, data_collator=collator, train_dataset=datamodule.splits["train"],
             callbacks=[Clock()]).train()
-    return clock.ms_per_step(warmup)
+    return clock
 
 
 def bench(name: str, batch_size: int, block_size: int, args, peak: float) -> dict:
     shape, vocab = CONFIGS[name]
-    datamodule = WikiText2DataModule(block_size=block_size, batch_size=batch_size, train_tokenizer=vocab is not None,
-                                     vocab_size=vocab or 8000)
+    datamodule = WikiText2DataModule(max_seq_length=block_size, batch_size=batch_size,
+                                     train_tokenizer=vocab is not None, vocab_size=vocab or 8000,
+                                     data_dir=args.data_dir)
     datamodule.setup("fit")
     model_config = {"model_type": "bert", **shape, "vocab_size": len(datamodule.tokenizer)}
-    probe = MaskedLanguageModel(model_config=model_config)
+    probe = MaskedLanguageModel(model_config=model_config).to(args.device)
     batch = next(iter(datamodule.train_dataloader()))
     batch["input_ids"], batch["labels"] = datamodule.masker(batch["input_ids"], batch["index"], 0)
-    flops = step_flops(probe, batch)
-    ours = run_ours(model_config, datamodule, args.steps, args.warmup, args.device, args.compile)
+    flops = step_flops(probe, {k: v.to(args.device) if torch.is_tensor(v) else v for k, v in batch.items()})
+    ours_clock = run_ours(model_config, datamodule, args.steps, args.warmup, args.device, args.compile,
+                          fast_dropout=not args.no_fast_dropout, precision=args.precision)
     ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peer = None if args.skip_peer else run_peer({k: v for k, v in model_config.items() if k != "model_type"},
-                                                datamodule, args.steps, args.warmup, args.device)
+    peer_clock = None if args.skip_peer else run_peer(
+        {k: v for k, v in model_config.items() if k != "model_type"}, datamodule, args.steps, args.warmup, args.device,
+        args.precision)
     memory = ({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if args.device == "cuda"
               else {"peak_rss_mb": round(ours_rss)})
-    return {"config": f"{name}-b{batch_size}-t{block_size}" + ("-compile" if args.compile else ""),
-            "device": torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()}",
+    ours = ours_clock.ms_per_step(args.warmup)
+    peer = peer_clock and peer_clock.ms_per_step(args.warmup)
+    suffix = ("-compile" if args.compile else "") + ("-stock_dropout" if args.no_fast_dropout else "")
+    device = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()}"
+    return {"config": f"{name}-b{batch_size}-t{block_size}" + suffix, "device": device, "precision": args.precision,
             "params": sum(p.numel() for p in probe.parameters()), "steps_timed": args.steps,
             "ours_ms_per_step": round(ours, 1), "peer_ms_per_step": peer and round(peer, 1),
             "speedup": peer and round(peer / ours, 2),
+            "ours_median_ms": round(ours_clock.median_ms(args.warmup), 1),
+            "peer_median_ms": peer_clock and round(peer_clock.median_ms(args.warmup), 1),
+            "other_load": [ours_clock.other_load(args.warmup), peer_clock and peer_clock.other_load(args.warmup)],
             "ours_tokens_per_s": round(batch_size * block_size / ours * 1000),
+            "peer_tokens_per_s": peer and round(batch_size * block_size / peer * 1000),
             **memory, "gflop_per_step": round(flops / 1e9, 2), "matmul_gflop_per_s": round(peak / 1e9, 1),
-            "roofline_share": round(flops / (ours / 1000) / peak, 3)}
+            "roofline_share": round(flops / (ours / 1000) / peak, 3),
+            **mfu_fields(probe.model, block_size, device, args.precision,
+                         [batch_size * block_size / t * 1000 for t in (ours, peer) if t])}
+
+
+def mfu_fields(model, block_size: int, device: str, precision: str, tokens_per_s: list[float]) -> dict:
+    """nanoGPT-formula MFU of ours (and the peer) where the device's dense peak is known (bench/mfu.py)."""
+    peak = peak_flops_per_s(device, precision)
+    per_token = flops_per_token(model, block_size)
+    mfu = [round(rate * per_token / peak, 4) if peak else None for rate in tokens_per_s] + [None]
+    return {"peak_tflop_per_s": peak and peak / 1e12, "model_gflop_per_token": round(per_token / 1e9, 3),
+            "ours_mfu": mfu[0], "peer_mfu": mfu[1]}
 
 
 def main() -> None:
@@ -159,10 +180,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (allocator, compile)")
     parser.add_argument("--compile", action="store_true", help="torch.compile our encoder")
     parser.add_argument("--skip_peer", action="store_true")
+    parser.add_argument("--no_fast_dropout", action="store_true", help="our model with stock dropout (A/B)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="32-true", help="Lightning precision; bf16-mixed = HF's bf16=True")
+    parser.add_argument("--data_dir", help="WikiText-2 folder (default: ../shared/data/wikitext-2)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    peak = matmul_flops_per_s(args.device)
+    peak = matmul_flops_per_s(args.device, dtype=torch.bfloat16 if args.precision.startswith("bf16") else torch.float32)
     for name in args.configs:
         print(json.dumps(bench(name, args.batch_size, args.block_size, args, peak)), flush=True)
 

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import ChildLoad
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mrpc"
 
@@ -39,14 +41,15 @@ def run_ours(args, workdir: Path) -> dict:
                *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else [])]
     env = {**os.environ, "LBT_CACHE_DIR": str(workdir / "cache")}  # cold cache: tokenization is timed too
     started = time.perf_counter()
-    subprocess.run(command, check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
+    with ChildLoad() as load:
+        subprocess.run(command, check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(next(workdir.glob("mrpc_minilm/version_*")))).Reload()
     last = {tag: events.Scalars(tag)[-1].value for tag in ("val/accuracy", "val/f1")}
     return {"dev_accuracy": round(last["val/accuracy"], 4), "dev_f1": round(last["val/f1"], 4),
-            "wall_s": round(wall, 1)}
+            "wall_s": round(wall, 1), "other_load": load.other_load}
 
 
 def read_glue(path: Path) -> tuple[list[str], list[str], list[int]]:
@@ -60,7 +63,6 @@ def peer_main(args, workdir: Path) -> None:
     import numpy as np
     import torch
     from datasets import Dataset
-    from lightning_app.pretrained import embedded_model_dir
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -69,6 +71,8 @@ def peer_main(args, workdir: Path) -> None:
         TrainingArguments,
         set_seed,
     )
+
+    from foundation.hub import embedded_model_dir
 
     set_seed(args.seed)
     model_dir = str(embedded_model_dir())
@@ -106,9 +110,10 @@ def peer_main(args, workdir: Path) -> None:
 def run_peer(args, workdir: Path) -> dict:
     command = [sys.executable, __file__, "--peer-child", str(workdir), *sys.argv[1:]]
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    with ChildLoad() as load:
+        subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    return {**json.loads((workdir / "peer.json").read_text()), "wall_s": round(wall, 1)}
+    return {**json.loads((workdir / "peer.json").read_text()), "wall_s": round(wall, 1), "other_load": load.other_load}
 
 
 def main() -> None:
@@ -128,7 +133,6 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.peer_child:
-        sys.path.insert(0, str(ROOT))
         return peer_main(args, Path(args.peer_child))
     recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay",
                                             "warmup_ratio", "seed", "peer_padding", "max_steps")}
@@ -141,6 +145,8 @@ def main() -> None:
         if args.which in ("both", "peer"):
             (Path(tmp) / "peer").mkdir()
             out["hf_trainer"] = run_peer(args, Path(tmp) / "peer")
+        if "ours" in out and "hf_trainer" in out:
+            out["speedup"] = round(out["hf_trainer"]["wall_s"] / out["ours"]["wall_s"], 2)
         print(json.dumps(out), flush=True)
 
 

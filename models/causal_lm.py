@@ -15,14 +15,14 @@ from __future__ import annotations
 import copy
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
 from foundation.contract import DataFacts
 from foundation.errors import ConfigError
-from models.bce_term import bce_weight_at, next_token_losses
+from models.bce_term import bce_weight_at
 from models.building import build_network
+from models.fused_lm_loss import next_token_head_losses, use_sparse_embedding_gradient
 from models.task_module import TaskModule, perplexity
 
 # prajjwal1/bert-tiny's shape (Turc et al. 2019): 2 layers, hidden 128, 2 heads, FFN 512
@@ -83,6 +83,7 @@ class CausalLanguageModel(TaskModule):
         if self.model is None:
             self.model = build_decoder(None, self.hparams.model_config, facts.vocab_size)
             self.hparams.model_config = {**(self.hparams.model_config or {}), "vocab_size": facts.vocab_size}
+        use_sparse_embedding_gradient(self.model)  # tied word embedding: no second dense (V, H) gradient
         for name in facts.eval_set_names:
             for stage_name in (name, name.replace("val", "test", 1)):
                 if stage_name not in self.eval_metrics:
@@ -93,12 +94,6 @@ class CausalLanguageModel(TaskModule):
             rank_zero_info("BCE term disabled (bce_enabled: false): training on next-token cross-entropy only.")
 
     # --- losses -------------------------------------------------------------------------------------------------
-    def next_token_logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """((N, V) logits, (N,) targets) for every position that has a next token inside the sequence."""
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (B,T,V)
-        targets = batch["input_ids"][:, 1:].masked_fill(batch["attention_mask"][:, 1:] == 0, -100)  # (B, T-1)
-        return logits[:, :-1].reshape(-1, logits.shape[-1]), targets.reshape(-1)
-
     def bce_weight(self) -> float:
         hp = self.hparams
         if not hp.bce_enabled:
@@ -106,13 +101,10 @@ class CausalLanguageModel(TaskModule):
         return bce_weight_at(self.global_step, hp.bce_start, hp.bce_max, hp.bce_warmup_steps, hp.bce_boost_span)
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(CE, BCE, number of predicted tokens); BCE is 0 (and not computed) when the term is disabled."""
-        logits, targets = self.next_token_logits(batch)
-        if self.hparams.bce_enabled:
-            ce, bce = next_token_losses(logits.float(), targets)
-        else:
-            ce, bce = F.cross_entropy(logits.float(), targets), torch.zeros((), device=logits.device)
-        return ce, bce, int((targets != -100).sum())
+        """(CE, BCE, number of predicted tokens); BCE is 0 (and not computed) when the term is disabled. The LM head
+        and both losses run fused, chunked over the vocabulary (`models/fused_lm_loss.py`)."""
+        return next_token_head_losses(self.model, batch["input_ids"], batch["attention_mask"],
+                                      with_bce=self.hparams.bce_enabled)
 
     def training_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         ce, bce, _ = self.losses(batch)
@@ -122,9 +114,8 @@ class CausalLanguageModel(TaskModule):
     def eval_update(self, batch: dict, stage: str, dataloader_idx: int) -> None:
         name = self.facts.eval_set_names[dataloader_idx] if stage == "val" else "test"
         metrics = self.eval_metrics[name]
-        logits, targets = self.next_token_logits(batch)
-        ce, bce = next_token_losses(logits.float(), targets)  # BCE is reported even when not trained on
-        count = int((targets != -100).sum())
+        # BCE is reported even when not trained on; without gradients the fused pass keeps no (N, V) logits
+        ce, bce, count = next_token_head_losses(self.model, batch["input_ids"], batch["attention_mask"])
         metrics["ce"].update(ce, weight=count)  # token-weighted
         metrics["bce"].update(bce, weight=count)
 

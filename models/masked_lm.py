@@ -73,7 +73,8 @@ class MaskedLanguageModel(TaskModule):
     # --- steps ------------------------------------------------------------------------------------------------
     def _masked_loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
         logits, targets = masked_logits(self.model, batch["input_ids"], batch["attention_mask"], batch["labels"],
-                                        self.hparams.sparse_prediction)  # (M, V), (M,)
+                                        self.hparams.sparse_prediction,
+                                        sparse_last_layer=self.hparams.fast_dropout or not self.training)  # (M, V)
         loss = F.cross_entropy(logits.float(), targets)
         accuracy = (logits.argmax(-1) == targets).float().mean()
         return loss, accuracy, targets.numel()

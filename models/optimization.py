@@ -70,6 +70,11 @@ def adamw_with_schedule(groups: list[dict], learning_rate: float, betas: tuple[f
     # CUDA and, since torch 2.4, CPU; the Hugging Face Trainer uses it too (`adamw_torch_fused`).
     fusable = all(p.device.type in ("cuda", "cpu") and p.is_floating_point() for g in groups for p in g["params"])
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=fusable or None)
+    # Fused AdamW announces it can unscale fp16 gradients itself; Lightning's mixed-precision plugin then refuses
+    # gradient clipping outright, also under bf16 where nothing needs unscaling (every config clips at 1.0, so
+    # `configs/trainer/gpu.yaml` failed at step 1). Without the flag, a GradScaler (fp16) unscales before clipping,
+    # as for any optimizer. Tested with bf16-mixed in tests/test_masked_lm.py.
+    optimizer._step_supports_amp_scaling = False
     scheduler = get_scheduler(scheduler_type, optimizer, num_warmup_steps=warmup_steps,
                               num_training_steps=total_steps)
     return {"optimizer": optimizer,

@@ -17,6 +17,7 @@ from foundation.contract import DataFacts
 from foundation.errors import ConfigError
 from models.building import build_network
 from models.figures import confusion_figure
+from models.masked_encoder import use_cls_only_last_layer
 from models.optimization import parameter_groups
 from models.special_tokens import reconcile_special_tokens
 from models.task_module import TaskModule
@@ -67,6 +68,8 @@ class SequenceClassifier(TaskModule):
             rank_zero_info(f"Loaded {self.model.config.model_type} from {directory}; newly initialised: "
                            f"{', '.join(fresh) or '-'}.")
         self.model.train()  # from_pretrained returns eval mode; Lightning expects train mode for fit
+        # BERT: the last layer at [CLS] only (models/masked_encoder.py); in training too with fast_dropout
+        use_cls_only_last_layer(self.model, in_training=self.hparams.fast_dropout)
         self.eval_loss = torch.nn.ModuleDict({stage: MeanMetric() for stage in EVAL_STAGES})
         self.eval_metrics = torch.nn.ModuleDict({stage: eval_metrics() for stage in EVAL_STAGES})
         self.eval_confusion = torch.nn.ModuleDict({stage: BinaryConfusionMatrix() for stage in EVAL_STAGES})
