@@ -100,3 +100,14 @@ def test_compiled_tiny_model_trains(small_text, tiny_bert):
     assert not torch.equal(before, model.model.bert.embeddings.word_embeddings.weight)
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert "model.bert.embeddings.word_embeddings.weight" in model.state_dict()  # checkpoints stay portable
+
+
+def test_bf16_mixed_precision_with_gradient_clipping_and_fused_adamw(small_text, tiny_bert):
+    """Lightning refuses clipping for an optimizer that says it unscales itself (fused AdamW) under any mixed
+    precision; configs/trainer/gpu.yaml (bf16-mixed, clip 1.0) failed at its first step until the flag was cleared."""
+    model = MaskedLanguageModel(model_config=tiny_bert, learning_rate=1e-3)
+    dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", precision="bf16-mixed", gradient_clip_val=1.0, logger=False,
+                        enable_checkpointing=False, limit_val_batches=0, enable_progress_bar=False)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])
