@@ -22,7 +22,7 @@ from foundation.contract import DataFacts
 from foundation.errors import ConfigError
 from models.bce_term import bce_weight_at
 from models.building import build_network
-from models.fused_lm_loss import next_token_head_losses, use_sparse_embedding_gradient
+from models.causal_head import next_token_head_losses, use_sparse_embedding_gradient
 from models.task_module import TaskModule, perplexity
 
 # prajjwal1/bert-tiny's shape (Turc et al. 2019): 2 layers, hidden 128, 2 heads, FFN 512
@@ -102,7 +102,7 @@ class CausalLanguageModel(TaskModule):
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(CE, BCE, number of predicted tokens); BCE is 0 (and not computed) when the term is disabled. The LM head
-        and both losses run fused, chunked over the vocabulary (`models/fused_lm_loss.py`)."""
+        and both losses run fused, chunked over the vocabulary (`models/causal_head.py`, `models/fused_lm_loss.py`)."""
         return next_token_head_losses(self.model, batch["input_ids"], batch["attention_mask"],
                                       with_bce=self.hparams.bce_enabled)
 

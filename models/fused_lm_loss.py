@@ -33,7 +33,6 @@ The idea of fusing the LM head's linear layer with the loss is Liger-Kernel's fu
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 IGNORE_INDEX = -100
 # Above this row maximum, softplus = p + log(e^-p + e^{z-p}) loses ~ulp(p) per element to cancellation against p
@@ -233,39 +232,3 @@ def _pad_rows(hidden: torch.Tensor, targets: torch.Tensor, multiple: int = ROW_M
         return hidden, targets
     return (torch.nn.functional.pad(hidden, (0, 0, 0, pad)),
             torch.nn.functional.pad(targets, (0, pad), value=IGNORE_INDEX))
-
-
-def next_token_head_losses(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                           with_bce: bool = True) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(CE, BCE, number of predicted tokens) of a `BertLMHeadModel` on a (B, T) batch, through the fused losses.
-
-    The same as `model(...).logits` followed by `next_token_losses`: BERT's head is `cls.predictions.transform`
-    then `cls.predictions.decoder` (weight tied to the word embeddings, so its gradient reaches them). The last
-    position (no next token) is never projected, and without gradients only rows with a target are.
-    """
-    hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, :-1]  # (B, T-1, H)
-    targets = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, IGNORE_INDEX).reshape(-1)  # (N,)
-    hidden = hidden.reshape(-1, hidden.shape[-1])  # (N, H)
-    if not torch.is_grad_enabled():  # padding rows carry no loss: skip them entirely
-        kept = targets != IGNORE_INDEX
-        hidden, targets = hidden[kept], targets[kept]
-    head = model.cls.predictions
-    ce, bce = fused_linear_next_token_losses(head.transform(hidden), head.decoder.weight, head.decoder.bias,
-                                             targets, with_bce)
-    return ce, bce, int((targets != IGNORE_INDEX).sum())
-
-
-def use_sparse_embedding_gradient(model: nn.Module) -> bool:
-    """Let a word embedding tied to the decoder return its gradient sparse (one row per input token).
-
-    The decoder's (V, H) gradient is dense anyway, and autograd adds the embedding's part into it before the shared
-    parameter's .grad is written, so .grad stays dense (fused AdamW, clipping and DDP see what they saw before).
-    The dense alternative zero-fills a second (V, H) tensor, scatters T rows into it and adds the two: at batch 1
-    x 128 tokens and V = 30,522, ~7 ms of a ~45 ms CPU step. An untied embedding is left dense: its gradient would
-    stay sparse, which fused AdamW does not take. Returns whether the switch was made.
-    """
-    embedding, decoder = model.get_input_embeddings(), model.get_output_embeddings()
-    if decoder is None or decoder.weight is not embedding.weight:
-        return False
-    embedding.sparse = True
-    return True

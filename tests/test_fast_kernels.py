@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForMaskedLM
 
 from models.bce_term import next_token_losses, vocabulary_bce
+from models.causal_head import next_token_head_losses, use_sparse_embedding_gradient
 from models.fast_dropout import (
     ATTENTION_NAME,
     FastDropout,
@@ -18,11 +19,7 @@ from models.fast_dropout import (
     keep_mask,
     use_fast_dropout,
 )
-from models.fused_lm_loss import (
-    fused_linear_next_token_losses,
-    next_token_head_losses,
-    use_sparse_embedding_gradient,
-)
+from models.fused_lm_loss import fused_linear_next_token_losses
 from models.masked_encoder import selected_hidden_states
 
 TINY_MODERNBERT = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
