@@ -100,6 +100,24 @@ def _matmul_dtype(hidden: torch.Tensor) -> torch.dtype:
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else hidden.dtype
 
 
+def _vocabulary_pass(hidden, weight, bias, with_bce: bool, chunk: int, keep_logits: bool):
+    """One pass over the vocabulary in chunks: (the chunks of logits^T if kept, else None; per-chunk maxima; lse (N,);
+    sum_v softplus(z) (N,) or None without BCE)."""
+    vocab = weight.shape[0]
+    scratch = torch.empty(min(chunk, vocab), hidden.shape[0], device=hidden.device)
+    chunks, maxima, sums, softplus = [], [], [], []
+    for start in range(0, vocab, chunk):
+        zt = _chunk_logits(hidden, weight, bias, start, min(start + chunk, vocab))  # (C, N)
+        m, s, sp = _chunk_statistics(zt, with_bce, scratch[: len(zt)])
+        if keep_logits:
+            chunks.append(zt)
+        maxima.append(m)
+        sums.append(s)
+        softplus.append(sp)
+    softplus_sum = torch.stack(softplus).sum(0) if with_bce else None
+    return (chunks if keep_logits else None), maxima, _merge_logsumexp(maxima, sums), softplus_sum
+
+
 class _FusedLinearNextTokenLosses(torch.autograd.Function):
     """(CE, BCE) of z = h W^T + b against y, with the hand-written backward of the module docstring."""
 
@@ -107,17 +125,7 @@ class _FusedLinearNextTokenLosses(torch.autograd.Function):
     def forward(ctx, hidden, weight, bias, targets, with_bce: bool, chunk: int):
         keep = (targets != IGNORE_INDEX).float()  # (N,)
         vocab = weight.shape[0]
-        scratch = torch.empty(min(chunk, vocab), hidden.shape[0], device=hidden.device)
-        chunks, maxima, sums, softplus = [], [], [], []
-        for start in range(0, vocab, chunk):
-            zt = _chunk_logits(hidden, weight, bias, start, min(start + chunk, vocab))  # (C, N)
-            m, s, sp = _chunk_statistics(zt, with_bce, scratch[: len(zt)])
-            chunks.append(zt)
-            maxima.append(m)
-            sums.append(s)
-            softplus.append(sp)
-        lse = _merge_logsumexp(maxima, sums)
-        softplus_sum = torch.stack(softplus).sum(0) if with_bce else None
+        chunks, maxima, lse, softplus_sum = _vocabulary_pass(hidden, weight, bias, with_bce, chunk, keep_logits=True)
         ce, bce, count = _losses_from_statistics(lse, softplus_sum, _target_logits(hidden, weight, bias, targets),
                                                  keep, vocab)
         ctx.chunks, ctx.maxima, ctx.with_bce, ctx.chunk = chunks, maxima, with_bce, chunk
@@ -192,17 +200,9 @@ def _evaluation_losses(hidden, weight, bias, targets, with_bce: bool, chunk: int
     lse_parts, softplus_parts = [], []
     for first in range(0, hidden.shape[0], row_block):
         block = hidden[first: first + row_block]  # (R, H), R a multiple of ROW_MULTIPLE
-        scratch = torch.empty(min(chunk, vocab), len(block), device=hidden.device)
-        maxima, sums, softplus = [], [], []
-        for start in range(0, vocab, chunk):
-            zt = _chunk_logits(block, weight, bias, start, min(start + chunk, vocab))  # (C, R)
-            m, s, sp = _chunk_statistics(zt, with_bce, scratch[: len(zt)])
-            maxima.append(m)
-            sums.append(s)
-            softplus.append(sp)
-        lse_parts.append(_merge_logsumexp(maxima, sums))
-        if with_bce:
-            softplus_parts.append(torch.stack(softplus).sum(0))
+        _, _, lse, softplus_sum = _vocabulary_pass(block, weight, bias, with_bce, chunk, keep_logits=False)
+        lse_parts.append(lse)
+        softplus_parts.append(softplus_sum)
     softplus_sum = torch.cat(softplus_parts) if with_bce else None
     ce, bce, _ = _losses_from_statistics(torch.cat(lse_parts), softplus_sum,
                                          _target_logits(hidden, weight, bias, targets), keep, vocab)
