@@ -8,7 +8,8 @@ linear schedule with `--warmup-ratio` warmup, seed `--seed`, the [CLS] classific
 its own process and its wall time covers everything (start-up, tokenization with a cold cache, training, the final
 dev evaluation). Ours uses its defaults for speed (dynamic padding, length-grouped batches) and none of the quality
 options (both orders, head lr, ...). The peer pads to `--peer-padding` (`max_length` = `run_glue.py`'s default
-`pad_to_max_length=True`; `dynamic` = `DataCollatorWithPadding`).
+`pad_to_max_length=True`; `dynamic` = `DataCollatorWithPadding`). Like the peer, ours evaluates once after training
+and writes no checkpoints (`--ours-as-configured`: every epoch, with the config's checkpoints).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def run_ours(args, workdir: Path) -> dict:
                "--model.warmup_ratio", str(args.warmup_ratio), "--model.average_both_orders", "false",
                "--data.both_orders", "false", "--data.batch_size", str(args.batch_size),
                "--data.max_seq_length", str(args.max_length), "--data.seed", str(args.seed),
-               *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else [])]
+               *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else []),
+               *like_the_peer(args)]
     env = {**os.environ, "LBT_CACHE_DIR": str(workdir / "cache")}  # cold cache: tokenization is timed too
     started = time.perf_counter()
     with ChildLoad() as load:
@@ -50,6 +52,19 @@ def run_ours(args, workdir: Path) -> dict:
     last = {tag: events.Scalars(tag)[-1].value for tag in ("val/accuracy", "val/f1")}
     return {"dev_accuracy": round(last["val/accuracy"], 4), "dev_f1": round(last["val/f1"], 4),
             "wall_s": round(wall, 1), "other_load": load.other_load}
+
+
+def like_the_peer(args) -> list[str]:
+    """Overrides that give our run the peer's extra work and no more: the peer evaluates once, after training, and
+    writes no checkpoint (`eval_strategy="no"`, `save_strategy="no"`). Unless --ours-as-configured, ours then also
+    validates only after the last epoch and keeps the config's learning-rate monitor but not its two checkpoint
+    callbacks (a 270 MB last.ckpt every 50 steps plus the best one)."""
+    if args.ours_as_configured:
+        return []
+    monitor = {"class_path": "lightning.pytorch.callbacks.LearningRateMonitor",
+               "init_args": {"logging_interval": "step"}}
+    return ["--trainer.check_val_every_n_epoch", str(args.epochs), "--trainer.enable_checkpointing", "false",
+            "--trainer.callbacks", json.dumps([monitor])]
 
 
 def read_glue(path: Path) -> tuple[list[str], list[str], list[int]]:
@@ -128,6 +143,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=-1,
                         help="stop both sides early (smoke tests, with --epochs 1); -1 = off")
     parser.add_argument("--which", choices=("both", "ours", "peer"), default="both")
+    parser.add_argument("--ours-as-configured", action="store_true",
+                        help="ours validates every epoch and writes its checkpoints (the peer does neither)")
     parser.add_argument("--peer-padding", choices=("max_length", "dynamic"), default="max_length")
     parser.add_argument("--peer-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -135,7 +152,8 @@ def main() -> None:
     if args.peer_child:
         return peer_main(args, Path(args.peer_child))
     recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay",
-                                            "warmup_ratio", "seed", "peer_padding", "max_steps")}
+                                            "warmup_ratio", "seed", "peer_padding", "max_steps",
+                                            "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
         out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", **recipe,
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None}
