@@ -136,7 +136,8 @@ class BertCLI(LightningCLI):
         seed = config.get("seed_everything")
         extra = [app_callbacks.GracefulStop(), app_callbacks.DeterministicStepSeed(seed if isinstance(seed, int)
                                                                                    else 0),
-                 app_callbacks.LoaderPositionOnResume(), app_callbacks.FitSummary(), RunRecord()]
+                 app_callbacks.LoaderPositionOnResume(), app_callbacks.FitSummary(), RunRecord(),
+                 app_callbacks.ValidateAtLastStep()]
         extra += self._evaluation_outputs(config)
         try:
             trainer = super().instantiate_trainer(**kwargs)
@@ -174,8 +175,8 @@ class BertCLI(LightningCLI):
     before_fit = before_validate = before_test = before_predict = _connect_and_check
 
     def after_fit(self) -> None:
-        """A run that stopped on max_steps between validations is validated once more at its last step, so every
-        run ends with a figure (logged at that step)."""
+        """Every run ends with a figure logged at its last step: `ValidateAtLastStep` validates a step-bounded run
+        inside the fit; this catches what it cannot (a last step in an epoch `check_val_every_n_epoch` skips)."""
         trainer, model = self.trainer, self.model
         last = getattr(model, "last_validated_step", None)
         if trainer.interrupted or not trainer.enable_validation or last == trainer.global_step:

@@ -41,13 +41,21 @@ def find_checkpoint(run_root: Path, which: str) -> Path:
 
 
 def _best_from(last: Path) -> Path | None:
-    state = load_checkpoint(last, "--ckpt_path best")
-    for key, value in state.get("callbacks", {}).items():
-        if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
-            best = Path(value["best_model_path"])
-            if not best.is_absolute() and not best.exists():
-                best = last.parent / best.name
-            return best if best.exists() else None
+    """The best checkpoint as recorded by the newest checkpoint of the run (highest step, then newest file).
+
+    Not simply last.ckpt's record: a run validated at its last step saves `best` after last.ckpt was written at that
+    step, so only the later file knows it."""
+    states = []
+    for path in last.parent.glob("*.ckpt"):
+        state = load_checkpoint(path, "--ckpt_path best")
+        states.append(((state.get("global_step", -1), path.stat().st_mtime), state))
+    for _, state in sorted(states, key=lambda item: item[0], reverse=True):
+        for key, value in state.get("callbacks", {}).items():
+            if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
+                best = Path(value["best_model_path"])
+                if not best.is_absolute() and not best.exists():
+                    best = last.parent / best.name
+                return best if best.exists() else None
     return None
 
 

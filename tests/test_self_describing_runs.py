@@ -210,3 +210,15 @@ def test_report_shows_the_best_accuracy_and_f1(tmp_path, tiny_bert, shared_data,
         value = (max if tag != "val/loss" else min)(v for _, v in points)
         step = min(s for s, v in points if v == value)  # the first time the best value was reached
         assert f"best {value:.6g} at step {step}" in lines[tag]
+
+
+def test_a_run_stopped_on_max_steps_mid_epoch_has_its_last_step_as_best_candidate(tmp_path, tiny_bert, small_text):
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=6)
+    fit = cli_main(["fit", "--config", str(config), "--data.batch_size", "1", "--trainer.accumulate_grad_batches", "1"])
+    assert fit.trainer.global_step == 6 < fit.trainer.num_training_batches  # stopped inside the first epoch
+    run_dir = _run_dir(tmp_path / "runs")
+    monitored = [path.name for path in (run_dir / "checkpoints").glob("epoch*-step*-val_loss*.ckpt")]
+    assert len(monitored) == 1 and "-step6-" in monitored[0]  # scored inside the fit, at its last step
+    best = cli_main(["validate", "--config", str(config), "--ckpt_path", "best", "--data.batch_size", "1"])
+    assert math.isclose(best.trainer.callback_metrics["val/perplexity"].item(),
+                        _logged_at(run_dir, "val/perplexity", 6), rel_tol=1e-5)

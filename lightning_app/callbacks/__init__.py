@@ -1,15 +1,16 @@
 """Callbacks of the application layer.
 
 The CLI adds these to every run (README, "What every run gets"): `GracefulStop`, `DeterministicStepSeed`,
-`LoaderPositionOnResume`, `RunRecord` (lightning_app/run_record.py), `FitSummary`, `RunProgressBar` (unless the
-config names a progress bar), and for evaluations `EvaluationRecord` / `PredictionFiles`. The configs add the
-observational ones by name: `GradNormMonitor`, `FillMaskSamples`, Lightning's `ThroughputMonitor`,
-`LearningRateMonitor`.
+`LoaderPositionOnResume`, `RunRecord` (lightning_app/run_record.py), `FitSummary`, `ValidateAtLastStep`,
+`RunProgressBar` (unless the config names a progress bar), and for evaluations `EvaluationRecord` /
+`PredictionFiles`. The configs add the observational ones by name: `GradNormMonitor`, `FillMaskSamples`,
+Lightning's `ThroughputMonitor`, `LearningRateMonitor`.
 """
 
 from lightning_app.callbacks.exact_resume import DeterministicStepSeed, LoaderPositionOnResume
 from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop, StopRequested
+from lightning_app.callbacks.last_step import ValidateAtLastStep
 from lightning_app.callbacks.monitors import GradNormMonitor
 from lightning_app.callbacks.nonfinite import NonFiniteLossError, NonFiniteLossGuard
 from lightning_app.callbacks.outputs import EvaluationRecord, PredictionFiles
@@ -31,4 +32,5 @@ __all__ = [
     "RunProgressBar",
     "SaveRunConfig",
     "StopRequested",
+    "ValidateAtLastStep",
 ]
