@@ -74,3 +74,21 @@ def test_line_without_separator_names_the_line(tmp_path):
 def test_bad_options(kwargs, option):
     with pytest.raises(ConfigError, match=option):
         TranslationTextDataModule(**kwargs)
+
+
+def test_validation_blocks_are_the_held_out_pairs_not_the_training_blocks(tmp_path, shared_data):
+    """Each split is tokenized and cached under its own key (an earlier cache key lacked the split, so validation
+    silently re-used the training blocks and scored the model on what it trained on)."""
+    lines = (shared_data / "tr-en" / "tur.txt").read_text().splitlines()[:400]
+    path = tmp_path / "pairs.txt"
+    path.write_text("\n".join(lines))
+    dm = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, block_size=32, ood_eval_lines=0,
+                                   validation_split_percentage=10, cache_dir=str(tmp_path / "cache"))
+    dm.setup("fit")
+    train = {tuple(b) for b in dm.splits["train"]["input_ids"]}
+    validation = [tuple(b) for b in dm.splits["validation"]["input_ids"]]
+    assert 0 < len(validation) < len(train) / 5  # ~10% of the pairs, not a copy of the training split
+    assert not train.intersection(validation)
+    held_out = dm.split_texts()["validation"]
+    decoded = dm.tokenizer.decode([t for block in validation for t in block])
+    assert held_out[0] in decoded and held_out[-1] in decoded
