@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from cli_helpers import PROJECT_ROOT, write_tiny_causal_config, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.cli import cli_main
@@ -222,3 +223,18 @@ def test_a_run_stopped_on_max_steps_mid_epoch_has_its_last_step_as_best_candidat
     best = cli_main(["validate", "--config", str(config), "--ckpt_path", "best", "--data.batch_size", "1"])
     assert math.isclose(best.trainer.callback_metrics["val/perplexity"].item(),
                         _logged_at(run_dir, "val/perplexity", 6), rel_tol=1e-5)
+
+
+def test_step_named_checkpoints_carry_their_own_step(tmp_path, shared_data):
+    """configs/tr_en_bce_lm.yaml keeps `step{step}.ckpt` every N steps for the step-1,000-vs-2,000 comparison. A
+    logged `step` metric once named the last one after the previous validation's step, overwriting that file."""
+    config = yaml.safe_load(write_tiny_causal_config(tmp_path, shared_data).read_text())
+    stepwise = next(c for c in config["trainer"]["callbacks"] if c["init_args"].get("filename") == "step{step}")
+    stepwise["init_args"]["every_n_train_steps"] = 2  # with validation every 2 steps, as the config has at 1,000
+    path = tmp_path / "stepwise.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cli_main(["fit", "--config", str(path)])
+    folder = _run_dir(tmp_path / "runs") / "checkpoints"
+    for step in (2, 4):
+        state = torch.load(folder / f"step{step}.ckpt", weights_only=True, map_location="cpu")
+        assert state["global_step"] == step
