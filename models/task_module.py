@@ -120,6 +120,10 @@ class TaskModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, extras = self.training_loss(batch)
         self.log("train/loss", loss, prog_bar=True)
+        # Validation logs `step` (the loggers' x value); among the callback metrics it also names checkpoints
+        # (`filename="step{step}"`). Keep it the optimizer step this batch completes: a stale value from the last
+        # validation once named the step-2,000 checkpoint step1000.ckpt and overwrote that file.
+        self.log("step", float(self.global_step + 1), logger=False)
         if extras:
             self.log_dict({f"train/{name}": value for name, value in extras.items()})
         self.train_epoch_loss.update(loss.detach())
@@ -127,9 +131,8 @@ class TaskModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         if self.train_epoch_loss.update_count:
-            value = self.train_epoch_loss.compute()
-            self.log("train/loss_epoch", value, logger=False)
-            self._write_to_loggers({"train/loss_epoch": value})
+            step = {"step": float(self.global_step)} if self.loggers else {}
+            self.log_dict({"train/loss_epoch": self.train_epoch_loss.compute(), **step})
         self.train_epoch_loss.reset()
 
     # --- evaluation ---------------------------------------------------------------------------------------------
@@ -153,8 +156,8 @@ class TaskModule(L.LightningModule):
         self._report("test")
 
     def _report(self, stage: str) -> None:
-        """Log a stage's metrics at the current optimizer step (the step the console line and the checkpoint name
-        show) and print one line per evaluation set."""
+        """Log a stage's metrics at the current optimizer step (a logged `step` sets Lightning's x value: the step
+        the console line and the checkpoint name show) and print one line per evaluation set."""
         results = self.eval_values(stage)
         trainer = self.trainer
         logged = {f"{name}/{metric}": value for name, values in results.items() for metric, value in values.items()}
@@ -163,9 +166,9 @@ class TaskModule(L.LightningModule):
             return
         main = {key: value for key, value in logged.items() if key.startswith(f"{stage}/")}
         rest = {key: value for key, value in logged.items() if key not in main}
-        self.log_dict(main, prog_bar=True, sync_dist=True, add_dataloader_idx=False, logger=False)
-        self.log_dict(rest, sync_dist=True, add_dataloader_idx=False, logger=False)
-        self._write_to_loggers(logged)
+        self.log_dict(main, prog_bar=True, sync_dist=True, add_dataloader_idx=False)
+        step = {"step": float(self.global_step)} if self.loggers else {}  # sets the loggers' x value
+        self.log_dict({**rest, **step}, sync_dist=True, add_dataloader_idx=False)
         if trainer.state.fn == "fit" or stage == "test":
             when = f"after epoch {self.current_epoch}" if trainer.state.fn == "fit" else "of the test set"
             for name in results:
@@ -183,19 +186,10 @@ class TaskModule(L.LightningModule):
         if self.global_step > 0:
             rank_zero_info(f"Validation at resume (step {self.global_step}): {_summary(logged)}")
             return
-        self._write_to_loggers(logged)
-        rank_zero_info(f"Validation before training (step 0): {_summary(logged)}")
-
-    def _write_to_loggers(self, values: dict[str, torch.Tensor]) -> None:
-        """Scalars (already reduced across ranks by their metrics) to the loggers at the current optimizer step.
-
-        Written directly rather than through `self.log`, whose x value is Lightning's own batch count: an explicit
-        logged `step` would stay among the callback metrics, where a step-interval
-        `ModelCheckpoint(filename="step{step}")` reads it, names the step-2,000 checkpoint after the last
-        validation's step 1,000 and overwrites that file."""
-        scalars = {name: float(value) for name, value in values.items()}
+        scalars = {name: float(value) for name, value in logged.items()}
         for logger in self.loggers:
-            logger.log_metrics(scalars, step=self.global_step)
+            logger.log_metrics(scalars, step=0)
+        rank_zero_info(f"Validation before training (step 0): {_summary(logged)}")
 
     # --- predictions and export ---------------------------------------------------------------------------------
     def prediction_rows(self, output, batch: dict) -> list[dict]:
