@@ -40,6 +40,12 @@ def _label_minus_one(u: UserInputs) -> str:
     return _mrpc_tsv(u, "train.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", rows)
 
 
+def _bad_test_label(u: UserInputs) -> str:
+    rows = _mrpc_rows(u)
+    rows[2][0] = "2"  # line 4 of the file
+    return _mrpc_tsv(u, "test.tsv", "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String", rows)
+
+
 def _records(u: UserInputs, name: str, with_labels: bool, broken_line: str | None = None) -> str:
     records = [{"sentence1": r[3], "sentence2": r[4], **({"label": int(r[0])} if with_labels else {})}
                for r in _mrpc_rows(u)]
@@ -106,6 +112,9 @@ CASES = {
     "MRPC unlabelled test file with `test`": Case(
         lambda u: mrpc(u, "--data.test_file", _glue_test_format(u), stage="test"),
         ["--data.test_file", "test.tsv line 2 has no label", "`test` (metrics)", "`predict`"]),
+    "MRPC labelled test file with label 2": Case(
+        lambda u: mrpc(u, "--data.test_file", _bad_test_label(u), stage="test"),
+        ["--data.test_file", "test.tsv line 4 has label '2'", "expected 0 or 1"]),
     "MRPC predict_sentence1 alone": Case(
         lambda u: mrpc(u, "--data.predict_sentence1", "The cat sat on the mat.", stage="predict"),
         ["--data.predict_sentence1 and --data.predict_sentence2 go together"]),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,24 @@ def test_step_named_checkpoints_carry_their_own_step(tmp_path, shared_data):
     for step in (2, 4):
         state = torch.load(folder / f"step{step}.ckpt", weights_only=True, map_location="cpu")
         assert state["global_step"] == step
+
+
+def test_a_checkpoint_whose_run_directory_was_deleted_is_enough(tmp_path, tiny_bert, small_text):
+    """A downloaded or copied checkpoint, its run directory gone: validate and export still work from the file alone
+    (settings and tokenizer files travel inside it)."""
+    from transformers import pipeline
+
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=4)
+    cli_main(["fit", "--config", str(config), "--data.train_tokenizer", "true", "--data.vocab_size", "1000",
+              "--data.cache_dir", str(tmp_path / "cache")])  # the trained tokenizer and tokenized splits live here
+    run_dir = _run_dir(tmp_path / "runs")
+    logged = _logged_at(run_dir, "val/perplexity", 4)
+    alone = tmp_path / "downloads" / "model.ckpt"
+    alone.parent.mkdir()
+    shutil.copy(run_dir / "checkpoints" / "last.ckpt", alone)
+    shutil.rmtree(tmp_path / "runs")
+    shutil.rmtree(tmp_path / "cache")
+    cli = cli_main(["validate", "--ckpt_path", str(alone)])
+    assert math.isclose(cli.trainer.callback_metrics["val/perplexity"].item(), logged, rel_tol=1e-5)
+    cli_main(["export", "--ckpt_path", str(alone), "--output_dir", str(tmp_path / "hf")])
+    assert len(pipeline("fill-mask", model=str(tmp_path / "hf"), device="cpu")("the king is [MASK].", top_k=2)) == 2
