@@ -150,13 +150,19 @@ def test_switched_bert_equals_stock_in_eval_and_without_dropout(tiny_bert):
     assert ATTENTION_NAME not in str(switched.config.to_dict())  # exported configs keep loading without us
 
 
+def _twice_from_seed(seed: int, draw) -> list[torch.Tensor]:
+    """Two calls of `draw`, each after `torch.manual_seed(seed)`: what a seeded random path must repeat exactly."""
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(seed)
+        outputs.append(draw())
+    return outputs
+
+
 def test_switched_bert_trains_deterministically_and_differs_from_eval(tiny_bert):
     ids, attention = _padded_inputs()
     _, switched = _bert_pair(tiny_bert)
-    outputs = []
-    for _ in range(2):
-        torch.manual_seed(4)
-        outputs.append(switched(input_ids=ids, attention_mask=attention).logits)
+    outputs = _twice_from_seed(4, lambda: switched(input_ids=ids, attention_mask=attention).logits)
     assert torch.equal(outputs[0], outputs[1])
     with torch.no_grad():
         assert not torch.allclose(outputs[0], switched.eval()(input_ids=ids, attention_mask=attention).logits)
@@ -209,10 +215,7 @@ def test_last_layer_on_labelled_rows_equals_the_whole_encoder(tiny_bert, attenti
 def test_last_layer_on_labelled_rows_with_dropout_is_seeded(tiny_bert):
     ids, mask = _padded_inputs()
     _, model = _bert_pair(tiny_bert)
-    outputs = []
-    for _ in range(2):
-        torch.manual_seed(9)
-        outputs.append(selected_hidden_states(model.bert, ids, mask, _labelled(ids)))
+    outputs = _twice_from_seed(9, lambda: selected_hidden_states(model.bert, ids, mask, _labelled(ids)))
     assert torch.equal(outputs[0], outputs[1]) and torch.isfinite(outputs[0]).all()
 
 
