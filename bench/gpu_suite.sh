@@ -3,7 +3,7 @@
 # wall time vs the seed's 4 min 29 s, the causal LM's steps/s, and a 1-GPU DDP smoke run; one JSON line each on
 # stdout (logs go to stderr). Sized for < 8 minutes on one H100.
 #   bash bench/gpu_suite.sh                 # on a GPU machine
-#   bash bench/gpu_suite.sh --dry-run       # CPU, tiny shapes, a few steps: what tests/test_gpu_suite.py runs
+#   bash bench/gpu_suite.sh --dry-run       # CPU, tiny shapes, a few steps: what tests/bench/test_gpu_suite_dry_run.py runs
 #   bash bench/gpu_suite.sh mlm causal      # some parts only
 # PYTHON picks the interpreter (default: the project's .venv, else python3).
 set -euo pipefail

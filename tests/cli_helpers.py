@@ -13,10 +13,9 @@ from typing import Any
 
 import lightning as L
 import yaml
+from paths import PROJECT_ROOT
 
 from lightning_app.cli import cli_main
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_tiny_mlm_config(tmp_path: Path, save_dir: Path, tiny_bert: dict, small_text: Path, extra_callbacks=(),

@@ -10,9 +10,17 @@ from pathlib import Path
 import lightning  # noqa: F401
 import pytest
 from bad_input_table import bad_input_table, pytest_addoption, pytest_sessionfinish  # noqa: F401 (fixture, hooks)
+from paths import PROJECT_ROOT, SHARED_DATA  # noqa: F401 (imported by the tests from here)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# A Trainer for tests: CPU, and nothing written or drawn (no logger, checkpoints, progress bar or summary).
+TINY_TRAINER = {"accelerator": "cpu", "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+                "enable_model_summary": False}
+
+
+def tiny_trainer(**settings) -> lightning.Trainer:
+    """`lightning.Trainer` with TINY_TRAINER's settings; `settings` add to or override them."""
+    return lightning.Trainer(**{**TINY_TRAINER, **settings})
+
 
 # Tiny from-scratch BERT over the embedded bert-base-uncased vocabulary: fast enough for CPU tests.
 TINY_BERT = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -45,3 +53,11 @@ def small_text(tmp_path, shared_data) -> Path:
     path = tmp_path / "small.txt"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer():
+    """The embedded model's bert-base-uncased WordPiece tokenizer (what every data module uses by default)."""
+    from data_modules.tokenizer_loading import load_tokenizer
+
+    return load_tokenizer(None)

@@ -1,5 +1,5 @@
 """Code a user writes on top of the project: a new corpus module and a model with its own optimizer.
-Used by tests/test_extending.py (by class path, as a user's YAML would name them)."""
+Used by tests/end_to_end/test_extending_the_project.py (by class path, as a user's YAML would name them)."""
 
 from __future__ import annotations
 

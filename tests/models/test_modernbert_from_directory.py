@@ -10,12 +10,12 @@ import math
 from pathlib import Path
 
 import torch
+from conftest import PROJECT_ROOT
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import ModernBertConfig, ModernBertForMaskedLM, PreTrainedTokenizerFast, pipeline
 
 from lightning_app.cli import cli_main
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SPECIAL = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]  # ModernBERT's tokenizer names them so
 
 

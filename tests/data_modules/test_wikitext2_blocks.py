@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import PROJECT_ROOT
 
 import data_modules.streaming_text as streaming
 from data_modules import StreamingTextDataModule, WikiText2DataModule
@@ -14,8 +15,6 @@ from data_modules.splits import held_out_mask
 from foundation.contract import connect
 from foundation.errors import ConfigError
 from models import MaskedLanguageModel
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

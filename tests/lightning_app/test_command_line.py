@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from cli_helpers import default_signal_dispositions
+from conftest import PROJECT_ROOT
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_app.cli import cli_main
 from lightning_app.export import export_checkpoint
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((PROJECT_ROOT / "configs").glob("*.yaml"))
 
 

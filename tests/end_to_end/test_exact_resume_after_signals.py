@@ -11,10 +11,9 @@ import pytest
 import torch
 from cli_helpers import default_signal_dispositions
 from cli_helpers import write_tiny_mlm_config as _config
+from conftest import PROJECT_ROOT
 
 from lightning_app.cli import cli_main
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _weights(cli) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import PROJECT_ROOT, tiny_trainer
 
 from data_modules.length_grouped import LengthGroupedSampler
 from data_modules.mrpc import MRPCDataModule, read_pairs
@@ -17,7 +18,6 @@ from lightning_app.cli import cli_main
 from models.optimization import layer_depth, parameter_groups
 from models.sequence_classifier import SequenceClassifier
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # A tiny random ModernBERT; its default special-token ids (pad 50283, cls 50281, sep 50282, bos/eos set) do not fit
 # the embedded BERT tokenizer, so every fit with it exercises the reconciliation.
 TINY_MODERNBERT = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
@@ -34,8 +34,7 @@ def mrpc_rows(tmp_path, shared_data) -> Path:
 
 
 def _trainer(**kwargs) -> L.Trainer:
-    return L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                     enable_model_summary=False, **kwargs)
+    return tiny_trainer(**kwargs)
 
 
 def test_real_files_parse_without_losing_or_merging_rows(shared_data):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from conftest import PROJECT_ROOT
+
 PACKAGES = ("foundation", "data_modules", "models", "lightning_app")
 # package -> the project packages it may import
 ALLOWED = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_trainer
 from transformers import BertConfig, BertLMHeadModel
 
 from data_modules import TranslationTextDataModule
@@ -99,7 +99,7 @@ def test_ce_only_perplexity_ignores_bce_max(small_pairs, tmp_path):
     for bce_max in (0.5, 5.0):
         torch.manual_seed(0)
         model = CausalLanguageModel(model_config=config, bce_max=bce_max, bce_warmup_steps=0, bce_boost_span=1)
-        trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
+        trainer = tiny_trainer()
         results.append(trainer.validate(model, datamodule=dm, verbose=False))
     first, second = (r[0] for r in results)
     assert first["val/perplexity"] == second["val/perplexity"]
@@ -112,8 +112,7 @@ def test_ce_only_perplexity_ignores_bce_max(small_pairs, tmp_path):
 def test_fit_a_few_steps_then_generate(small_pairs, tmp_path, capsys):
     dm = _fitted_datamodule(small_pairs, tmp_path)
     model = CausalLanguageModel(model_config=dict(TINY, vocab_size=len(dm.tokenizer)), max_new_tokens=5)
-    trainer = L.Trainer(max_steps=5, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        limit_val_batches=1, enable_progress_bar=False)
+    trainer = tiny_trainer(max_steps=5, limit_val_batches=1)
     trainer.fit(model, datamodule=dm)
     assert math.isfinite(trainer.callback_metrics["train/ce"]) and trainer.callback_metrics["train/bce"] > 0
     outputs = trainer.predict(model, datamodule=dm)
@@ -124,8 +123,7 @@ def test_bce_disabled_is_plain_ce_and_says_so(small_pairs, tmp_path, caplog):
     dm = _fitted_datamodule(small_pairs, tmp_path)
     model = CausalLanguageModel(model_config=dict(TINY, vocab_size=len(dm.tokenizer)), bce_enabled=False)
     with caplog.at_level("INFO"):
-        L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, limit_val_batches=0,
-                  enable_progress_bar=False).fit(model, datamodule=dm)
+        tiny_trainer(max_steps=2, limit_val_batches=0).fit(model, datamodule=dm)
     assert "BCE term disabled" in caplog.text
     assert model.bce_weight() == 0.0
 

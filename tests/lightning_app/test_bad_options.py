@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
+from conftest import tiny_trainer
 
 from lightning_app.cli import cli_main
 
@@ -32,11 +33,9 @@ def _tokenizer_without_vocab(tmp_path: Path) -> str:
 
 def _checkpoint_of_another_model(tmp_path: Path) -> str:
     """A real checkpoint of a different LightningModule (Lightning's demo model), as a user might mix up."""
-    import lightning as L
     from lightning.pytorch.demos.boring_classes import BoringModel
 
-    trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False)
+    trainer = tiny_trainer(max_steps=1)
     trainer.fit(BoringModel())
     path = tmp_path / "boring.ckpt"
     trainer.save_checkpoint(path)

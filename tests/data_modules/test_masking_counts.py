@@ -3,7 +3,6 @@
 import torch
 
 from data_modules.collators import IGNORE_INDEX, TokenMasker, apply_mask
-from data_modules.tokenizer_loading import load_tokenizer
 
 CLS, SEP, PAD, MASK = 101, 102, 0, 103
 
@@ -83,8 +82,8 @@ def test_masks_depend_on_seed_epoch_and_example_only():
     assert torch.equal(alone[1][0], first[1][2, :60])
 
 
-def test_masker_uses_tokenizer_special_ids():
-    tokenizer = load_tokenizer(None)
+def test_masker_uses_tokenizer_special_ids(embedded_tokenizer):
+    tokenizer = embedded_tokenizer
     masker = TokenMasker(tokenizer.mask_token_id, tokenizer.all_special_ids, len(tokenizer))
     encoded = tokenizer(["the quick brown fox jumps over the lazy dog"] * 4, return_tensors="pt")
     masked, labels = masker(encoded["input_ids"], torch.arange(4), epoch=0)

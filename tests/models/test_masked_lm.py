@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_trainer
 
 from data_modules import CustomTextDataModule
 from foundation.errors import ConfigError
@@ -43,7 +44,7 @@ def test_validation_perplexity_is_token_weighted(small_text, tiny_bert):
     model = MaskedLanguageModel(model_config=tiny_bert)
     dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=30, line_by_line=True,
                               max_seq_length=32, batch_size=4)
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer = tiny_trainer()
     metrics = trainer.validate(model, datamodule=dm, verbose=False)[0]
     # hand computation: sum of CE over every masked token / number of masked tokens
     total, count = 0.0, 0
@@ -94,8 +95,7 @@ def test_compiled_tiny_model_trains(small_text, tiny_bert):
     model = MaskedLanguageModel(model_config=tiny_bert, learning_rate=1e-3, compile=True)
     dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
     before = model.model.bert.embeddings.word_embeddings.weight.clone()
-    trainer = L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
-                        limit_val_batches=1, num_sanity_val_steps=0)
+    trainer = tiny_trainer(max_steps=3, limit_val_batches=1, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
     assert not torch.equal(before, model.model.bert.embeddings.word_embeddings.weight)
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
@@ -107,7 +107,6 @@ def test_bf16_mixed_precision_with_gradient_clipping_and_fused_adamw(small_text,
     precision; configs/trainer/gpu.yaml (bf16-mixed, clip 1.0) failed at its first step until the flag was cleared."""
     model = MaskedLanguageModel(model_config=tiny_bert, learning_rate=1e-3)
     dm = CustomTextDataModule(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32)
-    trainer = L.Trainer(max_steps=2, accelerator="cpu", precision="bf16-mixed", gradient_clip_val=1.0, logger=False,
-                        enable_checkpointing=False, limit_val_batches=0, enable_progress_bar=False)
+    trainer = tiny_trainer(max_steps=2, precision="bf16-mixed", gradient_clip_val=1.0, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])

@@ -1,16 +1,16 @@
 """configs/trainer/*.yaml stack onto task configs; the FSDP preset resolves its layer classes."""
 
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT
 from lightning.pytorch.strategies import DDPStrategy
 
 from foundation.errors import ConfigError
 from lightning_app.cli import cli_main
 from lightning_app.strategies import TransformerFSDPStrategy
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = PROJECT_ROOT / "configs"
 
 
 def test_cpu_preset_stacks_onto_a_task_config():

@@ -4,6 +4,7 @@ accumulation equivalence, seeded reproducibility, activation checkpointing, and 
 import lightning as L
 import pytest
 import torch
+from conftest import tiny_trainer
 from datasets import Dataset
 
 from data_modules import WikiText2DataModule
@@ -49,9 +50,8 @@ def _fit(dm, model_config, max_steps, accumulate=1, **trainer_kwargs) -> tuple[M
     L.seed_everything(0)
     model = MaskedLanguageModel(model_config=model_config, learning_rate=1e-3)
     recorder = GradientRecorder()
-    trainer = L.Trainer(accelerator="cpu", max_steps=max_steps, accumulate_grad_batches=accumulate, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0, num_sanity_val_steps=0, callbacks=[recorder], **trainer_kwargs)
+    trainer = tiny_trainer(max_steps=max_steps, accumulate_grad_batches=accumulate, limit_val_batches=0,
+                           num_sanity_val_steps=0, callbacks=[recorder], **trainer_kwargs)
     trainer.fit(model, datamodule=dm)
     return model, recorder
 
@@ -116,9 +116,8 @@ def test_overfit_batches_1_drives_loss_below_half_within_200_steps(full_blocks, 
     L.seed_everything(0)
     model = MaskedLanguageModel(model_config=config, learning_rate=3e-3)
     recorder = StopBelow(0.5)
-    trainer = L.Trainer(accelerator="cpu", max_steps=200, overfit_batches=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        check_val_every_n_epoch=1000, callbacks=[recorder])
+    trainer = tiny_trainer(max_steps=200, overfit_batches=1, num_sanity_val_steps=0, check_val_every_n_epoch=1000,
+                           callbacks=[recorder])
     trainer.fit(model, datamodule=full_blocks)
     assert recorder.losses[0] > 9 and recorder.losses[-1] < 0.5, recorder.losses[::10]
     assert len(recorder.losses) <= 200

@@ -7,9 +7,8 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from conftest import PROJECT_ROOT
 
 EXPECTED_KEYS = {
     "mlm_bert_base_shape": {"device", "precision", "params", "ours_ms_per_step", "peer_ms_per_step", "speedup",
