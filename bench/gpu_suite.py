@@ -2,7 +2,7 @@
 
     python bench/gpu_suite.py                     # all parts on the GPU
     python bench/gpu_suite.py mlm causal          # some parts
-    python bench/gpu_suite.py --dry-run           # CPU, tiny shapes, a few steps (tests/bench/test_gpu_suite_dry_run.py)
+    python bench/gpu_suite.py --dry-run           # CPU, tiny shapes (tests/bench/test_gpu_suite_dry_run.py)
 
 Parts:
     mlm     BERT-base-shaped MLM (random init, bf16-mixed, blocks of 128, batch 128): ours vs the HF `Trainer`

@@ -1,7 +1,7 @@
 """The bad-input matrix for corpus files: MRPC pairs, WikiText-2, translation pairs and the user's own text.
 
 Every file is built from real rows of `../shared/data` with one mistake in it; each case is checked like the rest of
-the matrix (`cli_helpers.run_bad_input`) and is a row of README.md's table.
+the matrix (`cli_helpers.run_bad_input`) and is a row of docs/reliability.md's table.
 """
 
 from __future__ import annotations

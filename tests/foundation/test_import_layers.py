@@ -68,3 +68,24 @@ def test_files_and_functions_stay_small():
                     if length > 40:
                         too_long.append(f"{path.relative_to(PROJECT_ROOT)}:{node.lineno} {node.name}: {length} lines")
     assert not too_long, "\n".join(too_long)
+
+
+def _readme_layers() -> list[set[str]]:
+    """The packages on each line of README.md's layer picture, top (highest) line first."""
+    import re
+
+    block = (PROJECT_ROOT / "README.md").read_text().split("## The layers", 1)[1].split("```")[1]
+    return [set(re.findall(r"(\w+)/", line)) & set(PACKAGES) for line in block.strip().splitlines()]
+
+
+def test_the_readme_picture_is_the_layer_rule():
+    """Each package in README's picture may import exactly the packages drawn below it (models and data_modules,
+    drawn side by side, not each other), and every package is drawn once."""
+    layers = _readme_layers()
+    drawn = [package for line in layers for package in line]
+    assert sorted(drawn) == sorted(PACKAGES)
+    for index, line in enumerate(layers):
+        below = set().union(*layers[index + 1:])
+        for package in line:
+            assert ALLOWED[package] == below, f"README draws {package} above {sorted(below)}; the rule allows " \
+                                              f"{sorted(ALLOWED[package])}"

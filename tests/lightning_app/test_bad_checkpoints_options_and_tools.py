@@ -2,7 +2,7 @@
 
 Each case runs the real command line and is checked by `cli_helpers.run_bad_input` (exit 2, one final `error:`
 line, no traceback, nothing written or changed, no half-written cache) and by the fragments below (the option, file
-or line the user typed, and the fix); its sentence is a row of README.md's table (`bad_input_table`).
+or line the user typed, and the fix); its sentence is a row of docs/reliability.md's table (`bad_input_table`).
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ def test_hugging_face_names_that_are_ours_work(typed, tmp_path, tiny_bert, small
         assert cli.datamodule.max_seq_length == 32
 
 
-def test_every_hf_name_is_in_the_readme_table():
-    readme = (PROJECT_ROOT / "README.md").read_text()
+def test_every_hf_name_is_in_the_docs_table():
+    readme = (PROJECT_ROOT / "docs" / "huggingface.md").read_text()
     missing = [name for name in HF_OPTIONS if f"`--{name}`" not in readme]
     assert not missing, missing
 

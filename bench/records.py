@@ -1,0 +1,81 @@
+"""JSON records of measured figures: what was run, on what, and what it printed.
+
+Every figure in README.md and docs/ is rendered from one of these records (`bench/render_docs.py`), never typed by
+hand. A record is written by the command that measured it (`bench/record_run.py` for `main.py` runs; the benches
+write their own JSON through `provenance()`), and carries the exact command, commit, date, machine and versions, so
+a reader can tell where a figure came from and a test can check that the command still runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RECORDS_DIR = PROJECT_ROOT / "bench" / "results" / "records"
+_PACKAGES = ("torch", "lightning", "transformers", "datasets", "jsonargparse", "tokenizers")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+uncommitted" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance() -> dict:
+    """Where and with what a measurement ran: commit, UTC date, machine, package versions."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return {
+        "commit": _commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "gpu": None, "omp_num_threads": threads},
+        "versions": {"python": platform.python_version(), **{name: _version(name) for name in _PACKAGES}},
+    }
+
+
+def write_record(name: str, record: dict, directory: Path = RECORDS_DIR) -> Path:
+    """`record` plus provenance, as `directory/name.json` (written beside and renamed: never half a record)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    partial.write_text(json.dumps({"name": name, **record, **provenance()}, indent=1) + "\n")
+    partial.replace(path)
+    return path
+
+
+def read_record(name: str, directory: Path = RECORDS_DIR) -> dict:
+    path = directory / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no record {path}; write it with the command in docs (python -m bench.record_run ...)")
+    return json.loads(path.read_text())
+
+
+def all_records(directory: Path = RECORDS_DIR) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}

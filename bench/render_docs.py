@@ -1,0 +1,146 @@
+"""Render the measured figures in README.md, docs/ and bench/README.md from their JSON records.
+
+    python -m bench.render_docs           # rewrite every rendered block from bench/results/records/*.json
+    python -m bench.render_docs --check   # exit 1 and list what is stale, unrecorded or a placeholder
+
+A rendered block sits between `<!-- render: KIND NAME [ARG] -->` and `<!-- /render -->`; KIND picks a renderer
+below, NAME the record. Outside those blocks the docs hold no measured figure: `check` lists every decimal number
+in prose (code spans and code blocks aside) that no record holds, every placeholder, and every stale block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from bench.records import PROJECT_ROOT, RECORDS_DIR, all_records
+
+BLOCK = re.compile(r"(<!-- render: (\w+) ([\w.-]+)(?: ([^>]*?))? -->\n)(.*?)(<!-- /render -->)", re.S)
+PLACEHOLDER = re.compile(r"\b(?:[A-Z]{3,}_[A-Z_]{3,}|TODO|TBD|FIXME|XXX)\b")
+FIGURE = re.compile(r"(?<![\w.-])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d{2,})(?![\w.])")
+# Numbers that are settings or facts of the shipped data, not measurements: each with what it is.
+NOT_MEASURED = {
+    "30,522": "bert-base-uncased's vocabulary size (the embedded model's tokenizer)",
+    "8,000": "the default size of a trained WordPiece/BPE vocabulary (--data.vocab_size)",
+    "1,200": "lines in the shipped custom-text sample's training part (data/PROVENANCE.md)",
+    "3,668": "rows of GLUE MRPC train.tsv",
+    "2,000": "optimizer steps of the causal-LM recipe",
+}
+_NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<!--.*?-->|\]\([^)]*\)", re.S)
+
+
+def documents() -> list[Path]:
+    return [PROJECT_ROOT / "README.md", PROJECT_ROOT / "bench" / "README.md",
+            *sorted((PROJECT_ROOT / "docs").glob("*.md"))]
+
+
+def _provenance(record: dict) -> str:
+    machine = record["machine"]
+    load = record.get("other_load")
+    load = f", other load {load:.0%}" if isinstance(load, (int, float)) else ""
+    return (f"Recorded {record['date']} at commit `{record['commit']}` on {machine['cpu']} ({machine['cores']} cores, "
+            f"no GPU), wall {record['wall_s']:.0f} s{load}: `{record['command']}` "
+            f"(`bench/results/records/{record['name']}.json`).")
+
+
+def render_validation(record: dict, _arg: str) -> str:
+    """One row per evaluation step: every val/ scalar the run logged."""
+    tags = [tag for tag in record["scalars"] if tag.startswith("val/")]
+    steps = sorted({step for tag in tags for step, _ in record["scalars"][tag]})
+    values = {tag: dict((step, value) for step, value in record["scalars"][tag]) for tag in tags}
+    lines = ["| optimizer step | " + " | ".join(tag.removeprefix("val/") for tag in tags) + " |",
+             "|---" * (len(tags) + 1) + "|"]
+    for step in steps:
+        cells = [_number(values[tag].get(step)) for tag in tags]
+        lines.append(f"| {step}{' (before training)' if step == 0 else ''} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + _provenance(record) + "\n"
+
+
+def render_console(record: dict, start: str) -> str:
+    """The printed lines from the one containing `start` to the end of its indented run."""
+    lines = record["console"]
+    first = next((i for i, line in enumerate(lines) if start in line), None)
+    if first is None:
+        raise ValueError(f"record {record['name']} printed no line containing {start!r}")
+    block = [lines[first]] + [line for line in _indented_after(lines, first)]
+    return "```\n" + "\n".join(block) + "\n```\n"
+
+
+def _indented_after(lines: list[str], first: int):
+    for line in lines[first + 1:]:
+        if not line.startswith("  "):
+            return
+        yield line
+
+
+def _number(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+RENDERERS = {"validation": render_validation, "console": render_console}
+
+
+def render(text: str, records: dict[str, dict]) -> str:
+    def block(match: re.Match) -> str:
+        head, kind, name, arg, _, tail = match.groups()
+        if name not in records:
+            raise KeyError(f"a block renders record {name!r}, which bench/results/records/ does not hold")
+        return head + RENDERERS[kind](records[name], (arg or "").strip()) + tail
+    return BLOCK.sub(block, text)
+
+
+def recorded_figures(records: dict[str, dict], extra_dirs=(PROJECT_ROOT / "bench" / "results",)) -> set[str]:
+    """Every number any record holds, spelled the ways docs write numbers (raw, rounded, with thousands commas)."""
+    numbers: set[float] = set()
+    texts = [json.dumps(record) for record in records.values()]
+    for directory in extra_dirs:
+        texts += [path.read_text() for path in Path(directory).rglob("*.json") if path.stat().st_size < 2_000_000]
+    for text in texts:
+        numbers |= {float(token) for token in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", text)}
+    spelled = set()
+    for number in numbers:
+        for digits in range(5):
+            spelled |= {f"{number:.{digits}f}", f"{number:,.{digits}f}", f"{abs(number):.{digits}f}"}
+    return spelled
+
+
+def check(paths: list[Path] | None = None, records: dict[str, dict] | None = None) -> list[str]:
+    records = all_records() if records is None else records
+    figures, problems = recorded_figures(records), []
+    for path in paths or documents():
+        text = path.read_text()
+        name = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+        try:
+            if render(text, records) != text:
+                problems.append(f"{name}: rendered blocks are stale; run python -m bench.render_docs")
+        except (KeyError, ValueError) as error:
+            problems.append(f"{name}: {error.args[0]}")
+        prose = _NOT_PROSE.sub(" ", BLOCK.sub(" ", text))
+        problems += [f"{name}: placeholder {token!r}" for token in PLACEHOLDER.findall(prose)]
+        problems += [f"{name}: figure {token} has no record" for token in FIGURE.findall(prose)
+                     if token not in figures and token.replace(",", "") not in figures and token not in NOT_MEASURED]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only report problems; exit 1 if there are any")
+    options = parser.parse_args(argv)
+    if not options.check:
+        records = all_records(RECORDS_DIR)
+        for path in documents():
+            text = path.read_text()
+            if render(text, records) != text:
+                path.write_text(render(text, records))
+                print(f"rendered {path.relative_to(PROJECT_ROOT)}")
+    problems = check()
+    print("\n".join(problems) or "every figure has a record")
+    raise SystemExit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
