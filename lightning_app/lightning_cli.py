@@ -91,7 +91,7 @@ class BertCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         """Replaces Lightning's own checkpoint-hyperparameter merge (which would override flags the user typed):
         `parse_arguments` has already made the checkpoint's settings the config. Pinned by
-        tests/end_to_end/test_extending_the_project.py."""
+        tests/test_extending.py."""
 
     # --- before anything is built ---------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:

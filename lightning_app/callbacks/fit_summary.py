@@ -39,7 +39,7 @@ def write_hparams_table(logger: TensorBoardLogger, params: dict) -> None:
     (Lightning's own `log_hyperparams(params, metrics)` would log placeholder values as real scalars).
 
     Uses `logger._sanitize_params` and the writer's `_get_file_writer`, private APIs pinned by
-    tests/end_to_end/test_extending_the_project.py.
+    tests/test_extending.py.
     """
     from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
     from torch.utils.tensorboard.summary import hparams
