@@ -13,7 +13,11 @@ from typing import Any
 
 import lightning as L
 import yaml
-from paths import PROJECT_ROOT
+
+try:
+    from paths import PROJECT_ROOT
+except ImportError:  # imported as tests.cli_helpers by a CLI subprocess that loads KillAtStep by its class path
+    from tests.paths import PROJECT_ROOT
 
 from lightning_app.cli import cli_main
 
