@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import PROJECT_ROOT
 
 EXPECTED_KEYS = {
@@ -21,6 +22,7 @@ EXPECTED_KEYS = {
 }
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 def test_gpu_suite_dry_run_prints_one_parseable_line_per_part(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "LBT_CACHE_DIR": str(tmp_path / "cache")}
     process = subprocess.run(["bash", "bench/gpu_suite.sh", "--dry-run"], cwd=PROJECT_ROOT, env=env,

@@ -15,6 +15,7 @@ from lightning_app.cli import cli_main
 LIMIT_KB = 2 * 1024 * 1024  # 2 GB peak resident memory for the whole process
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 def test_a_50_mb_file_of_one_line_trains_in_bounded_memory(tmp_path, tiny_bert, small_text, shared_data):
     text = (shared_data / "custom-txt" / "tinyshakespeare.txt").read_text().replace("\n", " ")
     line = tmp_path / "one_line.txt"

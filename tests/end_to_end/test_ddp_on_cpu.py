@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
 
@@ -21,6 +22,7 @@ def _ddp_fit(config: Path, subcommand: str = "fit", *extra: str) -> None:
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 def test_ddp_mlm_metrics_equal_single_process_and_checkpoint_resumes(tmp_path, tiny_bert, small_text):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "ddp", tiny_bert, small_text, max_steps=-1, max_epochs=2)
     _ddp_fit(config)
@@ -44,6 +46,7 @@ def test_ddp_mlm_metrics_equal_single_process_and_checkpoint_resumes(tmp_path, t
     assert resumed.trainer.current_epoch == 3 and resumed.trainer.global_step > step
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 def test_ddp_mrpc_accuracy_and_f1_equal_single_process(tmp_path, tiny_bert, shared_data):
     config = write_tiny_mrpc_config(tmp_path, tiny_bert, shared_data)
     _ddp_fit(config)

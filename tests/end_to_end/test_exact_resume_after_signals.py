@@ -29,6 +29,7 @@ def _assert_identical_runs(resumed, reference) -> None:
         assert resumed.trainer.callback_metrics[metric] == reference.trainer.callback_metrics[metric]
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, small_text):
     reference = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "straight", tiny_bert, small_text))])
     assert reference.trainer.global_step == 11
@@ -50,6 +51,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, tiny_bert, smal
     _assert_identical_runs(resumed, reference)
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_signal_inside_an_accumulation_window_then_resume_matches_uninterrupted_run(signum, tmp_path, tiny_bert,
                                                                                      small_text):

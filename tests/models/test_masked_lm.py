@@ -90,6 +90,7 @@ def test_directory_without_config(tmp_path):
         MaskedLanguageModel(pretrained_model=str(tmp_path))
 
 
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
 def test_compiled_tiny_model_trains(small_text, tiny_bert):
     torch._dynamo.reset()
     model = MaskedLanguageModel(model_config=tiny_bert, learning_rate=1e-3, compile=True)
