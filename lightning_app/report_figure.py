@@ -54,6 +54,8 @@ def _draw_panel(axis, panel: Panel) -> None:
     colours = _ramp(len(panel.series)) if many else [_SPLIT_COLOURS.get(name) or next(spare)
                                                      for name in panel.series]
     for (name, points), colour in zip(panel.series.items(), colours):
+        if panel.log_y:
+            points = [(step, value) for step, value in points if value > 0]  # a schedule's final 0 has no log
         steps, values = zip(*points)
         if panel.smooth and name.startswith("train") and len(points) > 20 and not many:
             line, = axis.plot(steps, values, linewidth=0.7, alpha=0.3, color=colour)
@@ -64,6 +66,8 @@ def _draw_panel(axis, panel: Panel) -> None:
             axis.plot(steps, values, marker="o", markersize=3.5, linewidth=1.3, color=colour, label=name)
         if name in panel.best:
             _mark_best(axis, panel.best[name])
+    if panel.best:
+        axis.margins(y=0.15)  # room for the "best" labels inside the axes
     axis.set_title(panel.title)
     axis.set_xlabel("optimizer step")
     axis.set_ylabel(panel.y_label)

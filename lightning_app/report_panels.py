@@ -91,8 +91,12 @@ def panels_of(scalars: dict[str, Series]) -> list[Panel]:
     quantities = {split_and_quantity(tag)[1] for tag in scalars}
     names = " and ".join(name for quantity, name in _TASK_METRICS.items() if quantity in quantities)
     task.title = names[:1].upper() + names[1:]
-    ordered = [fixed["loss"], fixed["perplexity"], task, *others.values(), _merge_equal_series(fixed["lr"]),
-               fixed["tokens"], fixed["grad_norm"]]
+    rates = _merge_equal_series(fixed["lr"])
+    peaks = [max(value for _, value in points) for points in rates.series.values()]
+    rates.log_y = bool(peaks) and min(peaks) > 0 and max(peaks) / min(peaks) >= 5  # head vs layer-decayed groups
+    rates.y_label += " (log scale)" if rates.log_y else ""
+    ordered = [fixed["loss"], fixed["perplexity"], task, *others.values(), rates, fixed["tokens"],
+               fixed["grad_norm"]]
     return [panel for panel in ordered if panel.series]
 
 

@@ -36,9 +36,16 @@ def test_panels_group_by_quantity_in_reading_order():
     assert set(panels["Loss"].series) == {"train", "validation"}  # one axis, both splits
     assert panels["Perplexity"].log_y  # 48,017 at step 0 would flatten a linear axis
     assert set(panels["Learning rate"].series) == {"head", "layer00"}  # groups with one schedule share a line
+    assert not panels["Learning rate"].log_y  # peaks 2x apart: a linear axis reads best
     assert set(panels["Throughput"].series) == {"train", "validation"}  # tokens/s only, not the counters
     assert panels["Loss"].best == {"validation": (100, 6.5)}
     assert panels["Auxiliary BCE term"].best == {"validation": (50, 0.3)}  # the lowest, not the last
+
+
+def test_learning_rates_an_order_of_magnitude_apart_get_a_log_axis():
+    run = {"train/lr/head": [(1, 1e-3), (2, 0.0)], "train/lr/layer00": [(1, 5e-5), (2, 0.0)]}
+    (panel,) = panels_of(run)
+    assert panel.log_y and panel.y_label == "learning rate (log scale)"
 
 
 def test_with_a_bce_term_train_cross_entropy_meets_validation_loss():
