@@ -141,8 +141,11 @@ class TranslationTextDataModule(TaskDataModule):
                 "sample_prompts": tuple(self.predict_prompts)}
 
     def encode(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of each text followed by the end token (no [CLS]/[SEP] wrapping)."""
-        return [ids + [self.end_token_id] for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        """Token ids of each text followed by the end token (no [CLS]/[SEP] wrapping). Every text is cut into blocks
+        afterwards, so the tokenizer's "longer than the specified maximum" warning is not meant for it (verbose=False).
+        """
+        encoded = self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
+        return [ids + [self.end_token_id] for ids in encoded]
 
     def per_text(self, encoded: list[list[int]]) -> list[list[int]]:
         """One example per text, preceded by the end token (the model's "start") and cut to the block size."""

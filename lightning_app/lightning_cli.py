@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
@@ -147,7 +148,8 @@ class BertCLI(LightningCLI):
                 "TQDMProgressBar", "RichProgressBar") and not _config_names_progress_bar(config):
             trainer.callbacks.remove(trainer.progress_bar_callback)
             extra.append(app_callbacks.RunProgressBar())
-        trainer.callbacks.extend(extra)
+        trainer.callbacks = [app_callbacks.RunModelSummary(c._max_depth) if type(c) in (ModelSummary, RichModelSummary)
+                             else c for c in trainer.callbacks] + extra  # no `Total FLOPs: 0` (RunModelSummary)
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer

@@ -2,19 +2,21 @@
 
 For people who do not open TensorBoard: reads the run's event files, prints the last value of every scalar and,
 for evaluation metrics, the best one (lowest loss/perplexity, highest accuracy/F1) with its step, and writes
-`RUN_DIR/curves.png` with one panel per metric.
+`RUN_DIR/curves.png` (or `--output`): one panel per quantity (loss, perplexity, task metrics, learning rates,
+throughput, gradient norm) with train and validation on one axis at the same optimizer steps, the best value starred.
+Mistakes (no run directory) end with one `error:` line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import sys
 from pathlib import Path
 
-from foundation.errors import ConfigError
+import yaml
 
-_LOWER_IS_BETTER = ("loss", "perplexity", "bce")
-_HIGHER_IS_BETTER = ("accuracy", "f1")
+from foundation.errors import ConfigError
+from lightning_app.report_panels import best_point, is_evaluation, panels_of
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -39,53 +41,52 @@ def summarize(scalars: dict[str, list[tuple[int, float]]]) -> list[str]:
     for tag in sorted(scalars):
         step, value = scalars[tag][-1]
         line = f"{tag:<32} {value:>12.6g}  (step {step})"
-        if not tag.startswith("train/") and tag.endswith(_LOWER_IS_BETTER + _HIGHER_IS_BETTER):
-            pick = min if tag.endswith(_LOWER_IS_BETTER) else max
-            best_step, best = pick(scalars[tag], key=lambda point: point[1])
-            line += f"   best {best:.6g} at step {best_step}"
+        best = best_point(tag, scalars[tag])
+        if best is not None:
+            line += f"   best {best[1]:.6g} at step {best[0]}"
         lines.append(line)
     return lines
 
 
-def plot_curves(scalars: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
-    import matplotlib
+def plot_curves(scalars: dict[str, list[tuple[int, float]]], path: Path, title: str) -> Path | None:
+    """The figure (lightning_app/report_panels.py); None when no scalar has two points and nothing was evaluated."""
+    from lightning_app.report_figure import draw_panels
 
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
+    drawable = {tag: points for tag, points in scalars.items() if len(points) > 1 or is_evaluation(tag)}
+    panels = panels_of(drawable)
+    return draw_panels(panels, path, title) if panels else None
 
-    tags = [tag for tag in sorted(scalars) if len(scalars[tag]) > 1 or tag.startswith(("val/", "test/"))]
-    if not tags:
-        return None  # nothing has more than one point yet: no curves to draw
-    columns = 3
-    rows = math.ceil(len(tags) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows), squeeze=False)
-    for axis, tag in zip(axes.flat, tags):
-        steps, values = zip(*scalars[tag])
-        axis.plot(steps, values, marker="o" if len(steps) < 20 else None, markersize=3)
-        axis.set_title(tag)
-        axis.set_xlabel("optimizer step")
-        if tag.endswith("perplexity") and max(values) / max(min(values), 1e-9) > 100:
-            axis.set_yscale("log")
-    for axis in list(axes.flat)[len(tags):]:
-        axis.axis("off")
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+
+def run_title(run_dir: Path) -> str:
+    """`tr_en_bce_lm / version_0: CausalLanguageModel on TranslationTextDataModule` (the classes from the run's
+    saved config.yaml, when it has one)."""
+    run = run_dir.resolve()
+    title = f"{run.parent.name} / {run.name}"
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        model, data = (config[key]["class_path"].rsplit(".", 1)[-1] for key in ("model", "data"))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return title  # a run without a readable config: the directory names alone
+    return f"{title}: {model} on {data}"
 
 
 def main(argv: list[str]) -> dict[str, list[tuple[int, float]]]:
-    parser = argparse.ArgumentParser(prog="main.py report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="main.py report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/custom_mlm/version_0")
+    parser.add_argument("--output", type=Path, default=None, help="where the PNG goes (default RUN_DIR/curves.png)")
     args = parser.parse_args(argv)
     try:
         scalars = read_scalars(args.run_dir)
+        if args.output is not None and not args.output.parent.is_dir():
+            raise ConfigError(f"--output {args.output}: the folder {args.output.parent} does not exist; create it or "
+                              "pass a path in an existing folder.")
     except ConfigError as error:
-        print(f"error: {error}")  # stdout, like the report itself
+        print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     print("\n".join(summarize(scalars)) or "No scalars logged yet.")
-    if not any(tag.startswith(("val/", "test/")) for tag in scalars):
+    if not any(is_evaluation(tag) for tag in scalars):
         print("No validation logged yet (the run stopped before its first validation).")
-    curves = plot_curves(scalars, args.run_dir / "curves.png")
+    curves = plot_curves(scalars, args.output or args.run_dir / "curves.png", run_title(args.run_dir))
     print(f"Curves: {curves}" if curves else "No curves yet (every scalar has a single point).")
     return scalars

@@ -20,6 +20,7 @@ from foundation.contract import DataFacts, TaskData, connect
 from foundation.errors import ConfigError
 from models.building import own_tokenizer_dir
 from models.fast_dropout import use_fast_dropout
+from models.metric_columns import declare_metric_columns
 from models.optimization import (
     SchedulerName,
     adamw_with_schedule,
@@ -67,6 +68,7 @@ class TaskModule(L.LightningModule):
         self.facts: DataFacts | None = None
         self.last_validated_step: int | None = None
         self.train_epoch_loss = MeanMetric()
+        self._metric_columns_declared = False  # TensorBoard's HPARAMS columns, written at the first validation
 
     # --- the data contract (foundation.contract) ----------------------------------------------------------------
     def tokenizer_source(self) -> str | None:
@@ -120,10 +122,11 @@ class TaskModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, extras = self.training_loss(batch)
         self.log("train/loss", loss, prog_bar=True)
-        # Validation logs `step` (the loggers' x value); among the callback metrics it also names checkpoints
-        # (`filename="step{step}"`). Keep it the optimizer step this batch completes: a stale value from the last
-        # validation once named the step-2,000 checkpoint step1000.ckpt and overwrote that file.
-        self.log("step", float(self.global_step + 1), logger=False)
+        # A logged `step` is the loggers' x value (Lightning's default, the step count before this batch's optimizer
+        # step, put train scalars one left of the validation after the same step). Among the callback metrics it
+        # also names checkpoints (`filename="step{step}"`): keep it the optimizer step this batch completes (a stale
+        # value from the last validation once named the step-2,000 checkpoint step1000.ckpt and overwrote it).
+        self.log("step", float(self.global_step + 1))
         if extras:
             self.log_dict({f"train/{name}": value for name, value in extras.items()})
         self.train_epoch_loss.update(loss.detach())
@@ -169,6 +172,8 @@ class TaskModule(L.LightningModule):
         self.log_dict(main, prog_bar=True, sync_dist=True, add_dataloader_idx=False)
         step = {"step": float(self.global_step)} if self.loggers else {}  # sets the loggers' x value
         self.log_dict({**rest, **step}, sync_dist=True, add_dataloader_idx=False)
+        if not self._metric_columns_declared and trainer.is_global_zero:
+            self._metric_columns_declared = declare_metric_columns(self.logger, sorted(logged))
         if trainer.state.fn == "fit" or stage == "test":
             when = f"after epoch {self.current_epoch}" if trainer.state.fn == "fit" else "of the test set"
             for name in results:

@@ -2,19 +2,20 @@
 
 The CLI adds these to every run (README, "What every run gets"): `GracefulStop`, `DeterministicStepSeed`,
 `LoaderPositionOnResume`, `RunRecord` (lightning_app/run_record.py), `FitSummary`, `ValidateAtLastStep`,
-`RunProgressBar` (unless the config names a progress bar), and for evaluations `EvaluationRecord` /
-`PredictionFiles`. The configs add the observational ones by name: `GradNormMonitor`, `FillMaskSamples`,
-Lightning's `ThroughputMonitor`, `LearningRateMonitor`.
+`RunProgressBar` (unless the config names a progress bar), `RunModelSummary` (in place of Lightning's), and for
+evaluations `EvaluationRecord` / `PredictionFiles`. The configs add the observational ones by name:
+`GradNormMonitor`, `FillMaskSamples`, `StepThroughputMonitor`, `StepLearningRateMonitor` (Lightning's monitors,
+logging at the optimizer step).
 """
 
 from lightning_app.callbacks.exact_resume import DeterministicStepSeed, LoaderPositionOnResume
 from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop, StopRequested
 from lightning_app.callbacks.last_step import ValidateAtLastStep
-from lightning_app.callbacks.monitors import GradNormMonitor
+from lightning_app.callbacks.monitors import GradNormMonitor, StepLearningRateMonitor, StepThroughputMonitor
 from lightning_app.callbacks.nonfinite import NonFiniteLossError, NonFiniteLossGuard
 from lightning_app.callbacks.outputs import EvaluationRecord, PredictionFiles
-from lightning_app.callbacks.progress import RunProgressBar
+from lightning_app.callbacks.progress import RunModelSummary, RunProgressBar
 from lightning_app.callbacks.run_config import SaveRunConfig
 from lightning_app.callbacks.samples import FillMaskSamples
 
@@ -29,8 +30,11 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "PredictionFiles",
+    "RunModelSummary",
     "RunProgressBar",
     "SaveRunConfig",
+    "StepLearningRateMonitor",
+    "StepThroughputMonitor",
     "StopRequested",
     "ValidateAtLastStep",
 ]

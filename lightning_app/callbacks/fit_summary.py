@@ -1,13 +1,10 @@
-"""The fit's vital numbers, once: trainable parameters, effective batch size, the HPARAMS table."""
+"""The fit's vital numbers, once: trainable parameters and effective batch size (the HPARAMS table's columns are
+the task's own metrics, declared by the model at its first validation: models/metric_columns.py)."""
 
 from __future__ import annotations
 
 import lightning as L
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
-
-# Columns of TensorBoard's HPARAMS table; each shows the latest value of that scalar in the run.
-HPARAMS_TABLE_METRICS = ("val/loss", "val/perplexity", "val/masked_accuracy", "val/accuracy", "val/f1")
 
 
 class FitSummary(L.Callback):
@@ -30,22 +27,4 @@ class FitSummary(L.Callback):
         rank_zero_info(summary)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
-            if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
-                write_hparams_table(logger, {**pl_module.hparams, **getattr(trainer.datamodule, "hparams", {})})
 
-
-def write_hparams_table(logger: TensorBoardLogger, params: dict) -> None:
-    """Declare the run's hyperparameters and metric columns for the HPARAMS tab without logging fake values
-    (Lightning's own `log_hyperparams(params, metrics)` would log placeholder values as real scalars).
-
-    Uses `logger._sanitize_params` and the writer's `_get_file_writer`, private APIs pinned by
-    tests/test_extending.py.
-    """
-    from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
-    from torch.utils.tensorboard.summary import hparams
-
-    flat = logger._sanitize_params(_flatten_dict(_convert_params(params)))
-    experiment, start, end = hparams(flat, dict.fromkeys(HPARAMS_TABLE_METRICS, 0.0))
-    writer = logger.experiment._get_file_writer()
-    for summary in (experiment, start, end):
-        writer.add_summary(summary)

@@ -1,11 +1,16 @@
-"""One progress bar for the whole run, counted in optimizer steps."""
+"""One progress bar for the whole run, counted in optimizer steps; a model summary without a FLOPs count of 0."""
 
 from __future__ import annotations
 
+import logging
+
 import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import ModelSummary, TQDMProgressBar
+from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 
 TOKENS_PER_S = "train/device/items_per_sec"  # ThroughputMonitor's name for tokens/s when its length_fn counts tokens
+log = logging.getLogger("lightning.pytorch.callbacks.model_summary")  # where Lightning's own summary logs
+MFU = "train/device/mfu"  # ThroughputMonitor's model FLOPs utilisation, when the device's peak FLOPs are known
 
 
 class RunProgressBar(TQDMProgressBar):
@@ -49,4 +54,25 @@ class RunProgressBar(TQDMProgressBar):
         tokens = trainer.logged_metrics.get(TOKENS_PER_S)  # from ThroughputMonitor, when the config has one
         if tokens is not None:
             metrics["tok/s"] = f"{float(tokens):,.0f}"
+        mfu = trainer.logged_metrics.get(MFU)
+        if mfu is not None:
+            metrics["MFU"] = f"{float(mfu):.1%}"
         return metrics
+
+
+class RunModelSummary(ModelSummary):
+    """Lightning's plain-text model summary without its `Total FLOPs: 0` line.
+
+    Lightning counts FLOPs only by running the module's `example_input_array`; ours have none (FLOPs are measured
+    per batch shape by `StepThroughputMonitor`), so Lightning 2.6 prints 0, which misleads. Uses Lightning's private
+    `_format_summary_table`, pinned by tests/test_quiet_console.py.
+    """
+
+    @staticmethod
+    def summarize(summary_data, total_parameters: int, trainable_parameters: int, model_size: float,
+                  total_training_modes: dict[str, int], total_flops: int, **summarize_kwargs) -> None:
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes,
+                                      total_flops, *summary_data)
+        if not total_flops:
+            table = table.rsplit("\n", 1)[0]  # the last line is the FLOPs count
+        log.info("\n" + table)

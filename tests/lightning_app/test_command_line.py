@@ -136,4 +136,4 @@ def test_ctrl_c_then_resume_from_last_continues_at_saved_step(tmp_path, tiny_ber
 def test_report_on_a_directory_without_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli_main(["report", str(tmp_path)])
-    assert exit_info.value.code == 2 and "holds no TensorBoard event files" in capsys.readouterr().out
+    assert exit_info.value.code == 2 and "holds no TensorBoard event files" in capsys.readouterr().err
