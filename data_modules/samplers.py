@@ -60,7 +60,13 @@ class _EpochOrder:
         return {"epoch": self.epoch, "position": self.position}
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.position, self._order = state["epoch"], state["position"], None
+        self._order = None
+        if state["position"] >= self.size:
+            # an epoch read to its end: Lightning (a loader with a length is not prefetched past its last batch)
+            # saved it before StopIteration, and on resume builds the next epoch's iterator before `set_epoch`
+            self.epoch, self.position = state["epoch"] + 1, 0
+            return
+        self.epoch, self.position = state["epoch"], state["position"]
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -129,10 +135,12 @@ class _RankOrder(_EpochOrder):
 
     def load_state_dict(self, state: dict) -> None:
         s = self.sampler
-        finished = state["position"] >= len(s.dataset)
+        if state["position"] >= len(s.dataset):  # an epoch read to its end: see `_EpochOrder.load_state_dict`
+            self.epoch, self.position, self._order = state["epoch"] + 1, 0, None
+            return
         batches = state["position"] // (s.batch_size * s.num_replicas)
         self.epoch, self._order = state["epoch"], None
-        self.position = self.size if finished else min(batches * s.batch_size, self.size)
+        self.position = min(batches * s.batch_size, self.size)
 
 
 def data_parallel_world() -> tuple[int, int] | None:

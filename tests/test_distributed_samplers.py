@@ -95,6 +95,20 @@ def test_a_saved_position_resumes_at_the_next_global_batch_on_any_number_of_rank
     assert list(single) == list(iter(ResumableShuffleSampler(range(100), seed=2)))[24:]
 
 
+def test_an_epoch_read_to_its_end_resumes_as_the_next_epoch_from_its_start():
+    for make in (lambda: ResumableShuffleSampler(range(30), seed=1),
+                 lambda: DistributedResumableSampler(range(30), 4, seed=1, num_replicas=2, rank=0)):
+        finished = iter(make())
+        list(finished)
+        state = finished.state_dict()
+        assert state == {"epoch": 0, "position": 30}
+        following = make()
+        following.set_epoch(1)
+        resumed = iter(make())  # on resume Lightning builds the iterator of a fresh sampler before `set_epoch`
+        resumed.load_state_dict(state)
+        assert list(resumed) == list(iter(following)) != list(iter(make()))
+
+
 def test_the_samplers_follow_the_process_group_and_lightning_keeps_them(monkeypatch):
     assert type(shuffle_sampler(range(10), 2, 0)) is ResumableShuffleSampler
     assert type(length_grouped_sampler(range(10), [1] * 10, 2, 0)) is LengthGroupedSampler
