@@ -8,7 +8,7 @@ from datasets import Dataset
 
 from data_modules.caching import cached_rows, file_fingerprint, tokenizer_fingerprint
 from data_modules.collators import PairCollator
-from data_modules.length_grouped import LengthGroupedSampler
+from data_modules.length_grouped import length_grouped_sampler
 from data_modules.pair_files import UNLABELLED, PairFile, read_pairs, require_labels
 from data_modules.reading import resolve_data_file
 from data_modules.scaffold import TaskDataModule
@@ -127,4 +127,4 @@ class MRPCDataModule(TaskDataModule):
         if not self.group_by_length:
             return super().train_sampler(dataset)
         lengths = [len(ids) for ids in self.splits["train"]["input_ids"]]
-        return LengthGroupedSampler(dataset, lengths, self.batch_size, self.seed)
+        return length_grouped_sampler(dataset, lengths, self.batch_size, self.seed)

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from data_modules.caching import default_cache_dir
-from data_modules.samplers import ResumableShuffleSampler, eval_sampler
+from data_modules.samplers import eval_sampler, shuffle_sampler
 from data_modules.tokenizer_loading import load_tokenizer
 from foundation.contract import DataFacts
 from foundation.errors import ConfigError
@@ -178,7 +178,7 @@ class TaskDataModule(L.LightningDataModule):
         raise NotImplementedError
 
     def train_sampler(self, dataset):
-        return ResumableShuffleSampler(dataset, self.seed)
+        return shuffle_sampler(dataset, self.batch_size, self.seed)
 
     def stage_splits(self, stage: str) -> tuple[str, ...]:
         """The splits a stage reads (a module with extra evaluation sets adds them)."""

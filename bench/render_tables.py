@@ -1,0 +1,131 @@
+"""bench/README.md's issue-#25 tables, rendered from the JSON the benches write (never typed by hand).
+
+    python bench/render_tables.py bench/results/*.json                 # print the Markdown
+    python bench/render_tables.py bench/results/*.json --write bench/README.md
+
+Reads any mix of JSON files (one object, or one object per line) from bench/mrpc_vs_hf.py, bench/ddp_overhead.py,
+bench/ablation.py, bench/mrpc_padding.py, bench/causal_lm_vs_hf.py (its interleaved speed line) and
+bench/mlm_throughput.py; a target with no record is shown as "not measured". `--write` replaces what lies between
+the two marker lines of the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+START, END = "<!-- issue25-tables:start -->", "<!-- issue25-tables:end -->"
+KEEP_SHARE = 0.05  # a trick that saves less step time than this on every config, and no memory, goes
+
+
+def read_records(paths: list[Path]) -> list[dict]:
+    records = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8").strip()
+        try:
+            records.append(json.loads(text))
+        except json.JSONDecodeError:
+            records += [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+    return records
+
+
+def _ratio(value: float | None, goal: float, extra: bool = True, condition: str = "") -> str:
+    if value is None:
+        return f"not measured | >= {goal}x{condition}"
+    met = "met" if value >= goal and extra else "**not met**"
+    return f"**{value:.2f}x** | >= {goal}x{condition}: {met}"
+
+
+def _pm(summary: dict, key: str, digits: int = 3) -> str:
+    return f"{summary[f'{key}_mean']:.{digits}f} ± {summary[f'{key}_sd']:.{digits}f}"
+
+
+def target_rows(records: list[dict]) -> list[str]:
+    by_bench = {r.get("bench"): r for r in records if r.get("bench") and not r.get("smoke")}
+    rows = ["| target | measured | ratio | goal |", "|---|---|---|---|"]
+    mrpc = by_bench.get("mrpc_vs_hf")
+    if mrpc and "speedup" in mrpc:
+        ours, peer = mrpc["ours"]["summary"], mrpc["hf_trainer"]["summary"]
+        measured = (f"F1 {_pm(ours, 'dev_f1')} vs {_pm(peer, 'dev_f1')}, wall {_pm(ours, 'wall_s', 0)} s vs "
+                    f"{_pm(peer, 'wall_s', 0)} s ({ours['runs']} seeds)")
+        rows.append(f"| MRPC vs `Trainer` (dynamic padding, group_by_length) | {measured} | "
+                    f"{_ratio(mrpc['speedup'], 1.5, mrpc['f1_at_least_peer'], ' at >= its F1')} |")
+        if "speedup_vs_pad_to_128_seed0" in mrpc:
+            rows.append(f"| MRPC vs `Trainer` padding to 128 (reference, seed {mrpc['seeds'][0]}) | | "
+                        f"{mrpc['speedup_vs_pad_to_128_seed0']:.2f}x | none |")
+    else:
+        rows.append("| MRPC vs `Trainer` (dynamic padding, group_by_length) | | not measured | >= 1.5x at >= its F1 |")
+    causal = next((r for r in records if "ours_bce_on_speedup_vs_our_recipe" in r), None)
+    for label, goal in (("on", 1.3), ("off", 1.4)):
+        value = causal and causal[f"ours_bce_{label}_speedup_vs_our_recipe"]
+        rows.append(f"| causal LM, BCE {label}, vs `Trainer` on our recipe (median of rounds) | | "
+                    f"{_ratio(value, goal)} |")
+    for config, goal in (("micro", 2.5), ("mini", 4.0)):
+        mlm = next((r for r in records if str(r.get("config", "")).startswith(f"{config}-b8")), None)
+        share = f"roofline share {mlm['roofline_share']}" if mlm else ""
+        rows.append(f"| MLM {config} vs `Trainer` | {share} | {_ratio(mlm and mlm['speedup'], goal)} |")
+    ddp = by_bench.get("ddp_overhead")
+    measured = ddp and f"{ddp['median_samples_per_s']['2x1']} vs {ddp['median_samples_per_s']['1x2']} samples/s"
+    rows.append(f"| DDP on CPU: 2 processes x 1 thread / 1 x 2 (MLM mini) | {measured or 'not measured'} | "
+                f"{ddp['ratio_2x1_over_1x2'] if ddp else ''} | >= 0.90 |")
+    return rows
+
+
+def ablation_rows(records: list[dict]) -> list[str]:
+    ablation = next((r for r in records if r.get("bench") == "ablation" and not r.get("smoke")), None)
+    rows = ["| config | switched off | steps/s (median) | step time it saves | peak RSS MB |", "|---|---|---|---|---|"]
+    if ablation is None:
+        return [*rows, "| every config | every trick | not measured | | |"]
+    for row in ablation["rows"]:
+        saves = "" if row["saves"] is None else f"{row['saves']:.1%}"
+        rows.append(f"| {row['config']} | {row['switched_off']} | {row['median_steps_per_s']} | {saves} | "
+                    f"{row['peak_rss_mb']} |")
+    return rows
+
+
+def removal_candidates(records: list[dict]) -> list[str]:
+    """Tricks that save < 5% of step time on every config they serve (memory is judged by hand from the table)."""
+    ablation = next((r for r in records if r.get("bench") == "ablation" and not r.get("smoke")), None)
+    shares: dict[str, list[float]] = {}
+    for row in ablation["rows"] if ablation else []:
+        if row["saves"] is not None:
+            shares.setdefault(row["switched_off"], []).append(row["saves"])
+    return sorted(trick for trick, values in shares.items() if max(values) < KEEP_SHARE)
+
+
+def padding_line(records: list[dict]) -> str:
+    padding = next((r for r in records if r.get("bench") == "mrpc_padding"), None)
+    if padding is None:
+        return "MRPC padding inside length-grouped batches: not measured."
+    return (f"MRPC padding (bench/mrpc_padding.py, {padding['pairs']} training pairs, batch {padding['batch_size']}): "
+            f"padded share of token work {padding['grouped']['linear']:.1%} length-grouped, "
+            f"{padding['dynamic_random']['linear']:.1%} dynamic in random order, "
+            f"{padding['pad_to_max_length']['linear']:.1%} padded to 128; attention cells "
+            f"{padding['grouped']['attention']:.1%} grouped.")
+
+
+def render(records: list[dict]) -> str:
+    candidates = removal_candidates(records)
+    note = ", ".join(candidates) if candidates else "none (or not measured)"
+    return "\n".join([START, "", *target_rows(records), "", *ablation_rows(records), "",
+                      f"Tricks under {KEEP_SHARE:.0%} of step time on every config they serve: {note}.", "",
+                      padding_line(records), "", END])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("records", nargs="*", type=Path)
+    parser.add_argument("--write", type=Path, help="the README whose marked block is replaced")
+    args = parser.parse_args()
+    block = render(read_records(args.records))
+    if args.write is None:
+        print(block)
+        return
+    text = args.write.read_text(encoding="utf-8")
+    head, rest = text.split(START, 1)
+    args.write.write_text(head + block + rest.split(END, 1)[1], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
