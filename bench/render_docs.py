@@ -28,7 +28,10 @@ NOT_MEASURED = {
     "3,668": "rows of GLUE MRPC train.tsv",
     "2,000": "optimizer steps of the causal-LM recipe",
 }
-_NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<!--.*?-->|\]\([^)]*\)", re.S)
+# Code (fenced, indented or in backticks), comments, link targets, and the tables other renderers own
+# (`<!-- NAME:start -->` ... `<!-- NAME:end -->`, e.g. bench/render_tables.py's) are not prose.
+_NOT_PROSE = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$|`[^`\n]*`|<!--.*?-->"
+                        r"|\]\([^)]*\)", re.S | re.M)
 
 
 def documents() -> list[Path]:
