@@ -1,12 +1,14 @@
 """Callbacks of the application layer.
 
-The CLI adds these to every run (README, "What every run gets"): `GracefulStop`, `DeterministicStepSeed`,
-`LoaderPositionOnResume`, `RunRecord` (lightning_app/run_record.py), `FitSummary`, `ValidateAtLastStep`,
-`RunProgressBar` (unless the config names a progress bar), and for evaluations `EvaluationRecord` /
-`PredictionFiles`. The configs add the observational ones by name: `GradNormMonitor`, `FillMaskSamples`,
-Lightning's `ThroughputMonitor`, `LearningRateMonitor`.
+Every run gets these, each under its own config key (`always_on.py`; README, "What every run gets"; `--KEY null`
+switches one off): `GracefulStop`, `DeterministicStepSeed`, `LoaderPositionOnResume`, `RunRecord`
+(lightning_app/run_record.py), `FitSummary`, `ValidateAtLastStep`, `RunProgressBar` (unless the config names a
+progress bar), and `NonFiniteLossGuard`; evaluations add `EvaluationRecord` / `PredictionFiles`.
+The configs add the observational ones by name: `GradNormMonitor`, `FillMaskSamples`, Lightning's
+`ThroughputMonitor`, `LearningRateMonitor`.
 """
 
+from lightning_app.callbacks.always_on import ALWAYS_ON, add_always_on_arguments, always_on_callbacks
 from lightning_app.callbacks.exact_resume import DeterministicStepSeed, LoaderPositionOnResume
 from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop, StopRequested
@@ -19,6 +21,9 @@ from lightning_app.callbacks.run_config import SaveRunConfig
 from lightning_app.callbacks.samples import FillMaskSamples
 
 __all__ = [
+    "ALWAYS_ON",
+    "add_always_on_arguments",
+    "always_on_callbacks",
     "DeterministicStepSeed",
     "EvaluationRecord",
     "FillMaskSamples",
