@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,7 +41,9 @@ def many_lines(path: Path, copies: int = 10) -> Path:
 
 def peak_rss(train_file: Path, workdir: Path) -> dict:
     validation = SHARED / "custom-txt" / "train.txt"
-    command = [sys.executable, "main.py", "fit", "--config", "configs/wikitext2_bert_micro.yaml",
+    run_dir = tempfile.mkdtemp(dir=workdir, prefix=f"run-{train_file.stem}-")  # the run writes here, not the source
+    command = [sys.executable, str(PROJECT_ROOT / "main.py"), "fit", "--config",
+               str(PROJECT_ROOT / "configs" / "wikitext2_bert_micro.yaml"), "--trainer.default_root_dir", run_dir,
                "--data", "data_modules.CustomTextDataModule", "--data.train_file", str(train_file),
                "--data.validation_file", str(validation), "--data.cache_dir", str(workdir / f"cache-{train_file.stem}"),
                "--model.model_config", json.dumps(MICRO), "--trainer.max_steps", "20", "--trainer.max_epochs", "1",
@@ -48,7 +51,7 @@ def peak_rss(train_file: Path, workdir: Path) -> dict:
                "--trainer.enable_checkpointing", "false", "--trainer.enable_progress_bar", "false"]
     start = time.perf_counter()
     with (workdir / f"{train_file.stem}.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
     return {"bench": "memory", "corpus": train_file.name, "mb": round(train_file.stat().st_size / 2**20, 1),
             "exit": os.waitstatus_to_exitcode(status), "wall_s": round(time.perf_counter() - start, 1),

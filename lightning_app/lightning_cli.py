@@ -6,7 +6,7 @@ What it adds to LightningCLI, in the order a run meets it:
   unknown options get a hint for Hugging Face names (`hf_names`); environment variables `PL_FIT__...` are read;
 - before anything is built: option, hardware and directory checks (`before_instantiate_classes`);
 - before the trainer runs: `foundation.contract.connect(model, data)` and the checkpoint-fits check;
-- the callbacks every run gets (`instantiate_trainer`, README table "What every run gets");
+- the callbacks every run gets, each a config key (`callbacks.always_on`, README table "What every run gets");
 - after `fit`: one more validation when the run stopped between validations.
 """
 
@@ -36,7 +36,6 @@ from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
 from lightning_app.hf_names import hint_for
 from lightning_app.parser_errors import one_sentence
 from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
-from lightning_app.run_record import RunRecord
 
 
 class HintingParser(LightningArgumentParser):
@@ -73,6 +72,7 @@ class BertCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(app_callbacks.NonFiniteLossGuard, "nonfinite_loss")
+        app_callbacks.add_always_on_arguments(parser)  # graceful_stop, progress_bar, ... (README table)
 
     # --- parsing --------------------------------------------------------------------------------------------
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
@@ -134,22 +134,19 @@ class BertCLI(LightningCLI):
     # --- the trainer and what every run gets ----------------------------------------------------------------
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        seed = config.get("seed_everything")
-        extra = [app_callbacks.GracefulStop(), app_callbacks.DeterministicStepSeed(seed if isinstance(seed, int)
-                                                                                   else 0),
-                 app_callbacks.LoaderPositionOnResume(), app_callbacks.FitSummary(), RunRecord(),
-                 app_callbacks.ValidateAtLastStep()]
-        extra += self._evaluation_outputs(config)
+        config_init = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        listed = list(config_init.trainer.get("callbacks") or [])
+        always_on = app_callbacks.always_on_callbacks(config_init, config.get("seed_everything"), listed)
+        kwargs["callbacks"] = listed + always_on + self._evaluation_outputs(config)
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except MisconfigurationException as error:
             raise ConfigError(f"--trainer: {str(error).splitlines()[0]}") from None
-        if trainer.progress_bar_callback is not None and type(trainer.progress_bar_callback).__name__ in (
-                "TQDMProgressBar", "RichProgressBar") and not _config_names_progress_bar(config):
-            trainer.callbacks.remove(trainer.progress_bar_callback)
-            extra.append(app_callbacks.RunProgressBar())
+        if trainer.fast_dev_run:  # Lightning 2.6's ModelCheckpoint.on_train_end writes save_last even under
+            for checkpoint in trainer.checkpoint_callbacks:  # fast_dev_run, which "disables checkpointing"
+                checkpoint.save_last = False  # (pinned by tests/test_writes_nothing_unasked.py)
         trainer.callbacks = [app_callbacks.RunModelSummary(c._max_depth) if type(c) in (ModelSummary, RichModelSummary)
-                             else c for c in trainer.callbacks] + extra  # no `Total FLOPs: 0` (RunModelSummary)
+                             else c for c in trainer.callbacks]  # Lightning's summary prints `Total FLOPs: 0`
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
@@ -195,10 +192,6 @@ def _tensorboard_args(trainer_config):
     if init is None or "TensorBoardLogger" not in str(getattr(logger, "class_path", "")):
         return None
     return init
-
-
-def _config_names_progress_bar(config) -> bool:
-    return any("ProgressBar" in str(getattr(c, "class_path", "")) for c in config.trainer.get("callbacks") or [])
 
 
 def _check_trainer_options(trainer) -> None:

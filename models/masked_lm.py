@@ -57,7 +57,7 @@ class MaskedLanguageModel(TaskModule):
         if hp.compile:  # in place, so parameter names (and checkpoints) stay those of the plain model
             self.model.base_model.compile()
         if hp.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.model)
 
     def configure_for(self, facts: DataFacts) -> None:
         """A from-scratch `model_config` without `vocab_size` takes the data's tokenizer size (e.g. a trained
@@ -120,3 +120,16 @@ class MaskedLanguageModel(TaskModule):
                 shown = ", ".join(f"{token} ({prob:.3f})" for token, prob in candidates)
                 rank_zero_info(f"{result['text']}\n  [MASK] #{i + 1}: {shown}")
         return results
+
+
+def enable_activation_checkpointing(network) -> None:
+    """Recompute activations in backward (non-reentrant: works with frozen inputs and `torch.compile`).
+
+    transformers 5.x renamed `gradient_checkpointing_enable` to `activation_checkpointing_enable`; the old name
+    warns (FutureWarning, "removed in v6") there and is the only one in 4.x, which `pyproject.toml` still allows.
+    """
+    enable = getattr(network, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        network.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -1,13 +1,15 @@
 """Callbacks of the application layer.
 
-The CLI adds these to every run (README, "What every run gets"): `GracefulStop`, `DeterministicStepSeed`,
-`LoaderPositionOnResume`, `RunRecord` (lightning_app/run_record.py), `FitSummary`, `ValidateAtLastStep`,
-`RunProgressBar` (unless the config names a progress bar), `RunModelSummary` (in place of Lightning's), and for
-evaluations `EvaluationRecord` / `PredictionFiles`. The configs add the observational ones by name:
+Every run gets these, each under its own config key (`always_on.py`; docs/design.md, "What every run gets";
+`--KEY null` switches one off): `GracefulStop`, `DeterministicStepSeed`, `LoaderPositionOnResume`, `RunRecord`
+(lightning_app/run_record.py), `FitSummary`, `ValidateAtLastStep`, `RunProgressBar` (unless the config names a
+progress bar), and `NonFiniteLossGuard`; evaluations add `EvaluationRecord` / `PredictionFiles`. Lightning's model
+summary is shown by `RunModelSummary` (no `Total FLOPs: 0`). The configs add the observational ones by name:
 `GradNormMonitor`, `FillMaskSamples`, `StepThroughputMonitor`, `StepLearningRateMonitor` (Lightning's monitors,
 logging at the optimizer step).
 """
 
+from lightning_app.callbacks.always_on import ALWAYS_ON, add_always_on_arguments, always_on_callbacks
 from lightning_app.callbacks.exact_resume import DeterministicStepSeed, LoaderPositionOnResume
 from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop, StopRequested
@@ -20,6 +22,9 @@ from lightning_app.callbacks.run_config import SaveRunConfig
 from lightning_app.callbacks.samples import FillMaskSamples
 
 __all__ = [
+    "ALWAYS_ON",
+    "add_always_on_arguments",
+    "always_on_callbacks",
     "DeterministicStepSeed",
     "EvaluationRecord",
     "FillMaskSamples",

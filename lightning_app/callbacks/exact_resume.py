@@ -17,11 +17,17 @@ import torch
 class DeterministicStepSeed(L.Callback):
     """Reseeds the global RNGs before every training batch from (seed, optimizer step, micro-batch, rank).
 
-    Dropout and any other global-RNG draw then depend only on where the run is, so a run resumed from any
-    checkpoint takes exactly the same random decisions as one that never stopped.
+    Why it exists: dropout (and any other draw from the global RNG, in any model) otherwise depends on every draw
+    since the process started, so a run resumed from a checkpoint would draw different dropout masks than one that
+    never stopped, and `--ckpt_path last` would not end with the same weights. Reseeded per batch, draws depend only
+    on where the run is. It overrides the global RNG for every model; a model that seeds its own generators, or a
+    run that does not need bit-identical resumes, can switch it off with `--deterministic_step_seed null`.
+
+    Args:
+        seed: base of every batch's seed; null takes the run's `seed_everything` (0 when that is false).
     """
 
-    def __init__(self, seed: int = 42):
+    def __init__(self, seed: int | None = None):
         self.seed = seed
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:

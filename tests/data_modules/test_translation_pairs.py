@@ -41,14 +41,14 @@ def test_trained_tokenizer_keeps_turkish_and_blocks_are_full(tmp_path, shared_da
     lines = (shared_data / "tr-en" / "tur.txt").read_text().splitlines()[:400]
     path = tmp_path / "pairs.txt"
     path.write_text("\n".join(lines))
-    dm = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, block_size=32, ood_eval_lines=0,
+    dm = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, max_seq_length=32, ood_eval_lines=0,
                                    cache_dir=str(tmp_path / "cache"))
     dm.setup("fit")
     text = "Translate to Turkish: I am here.\nBuradayım, çünkü ağır işim var."
     assert dm.tokenizer.decode(dm.tokenizer(text, add_special_tokens=False)["input_ids"]) == text
     blocks = dm.splits["train"]["input_ids"]
     assert all(len(b) == 32 for b in blocks[:-1]) and 0 < len(blocks[-1]) <= 32
-    again = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, block_size=32, ood_eval_lines=0,
+    again = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, max_seq_length=32, ood_eval_lines=0,
                                       cache_dir=str(tmp_path / "cache"))
     again.setup("fit")
     assert again.splits["train"].cache_files == dm.splits["train"].cache_files  # cached
@@ -82,7 +82,7 @@ def test_validation_blocks_are_the_held_out_pairs_not_the_training_blocks(tmp_pa
     lines = (shared_data / "tr-en" / "tur.txt").read_text().splitlines()[:400]
     path = tmp_path / "pairs.txt"
     path.write_text("\n".join(lines))
-    dm = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, block_size=32, ood_eval_lines=0,
+    dm = TranslationTextDataModule(corpus_file=str(path), vocab_size=500, max_seq_length=32, ood_eval_lines=0,
                                    validation_split_percentage=10, cache_dir=str(tmp_path / "cache"))
     dm.setup("fit")
     train = {tuple(b) for b in dm.splits["train"]["input_ids"]}

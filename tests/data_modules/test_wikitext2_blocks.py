@@ -39,7 +39,7 @@ def _stream(dm, split: str) -> list[int]:
 
 
 def test_blocks_are_the_tokenized_non_blank_lines(wiki_dir, tmp_path):
-    dm = WikiText2DataModule(data_dir=str(wiki_dir), block_size=64, cache_dir=str(tmp_path / "cache"))
+    dm = WikiText2DataModule(data_dir=str(wiki_dir), max_seq_length=64, cache_dir=str(tmp_path / "cache"))
     dm.setup("fit")
     tok = dm.tokenizer
     lines = (wiki_dir / "wiki.train.tokens").read_text().splitlines()
@@ -106,7 +106,7 @@ def test_trained_wordpiece_is_saved_reused_and_keeps_unk_whole(wiki_dir, tmp_pat
 def test_model_vocabulary_follows_trained_tokenizer(wiki_dir, tmp_path, tiny_bert):
     config = {k: v for k, v in tiny_bert.items() if k != "vocab_size"}
     model = MaskedLanguageModel(model_config=config)
-    dm = WikiText2DataModule(data_dir=str(wiki_dir), train_tokenizer=True, vocab_size=1000, block_size=64,
+    dm = WikiText2DataModule(data_dir=str(wiki_dir), train_tokenizer=True, vocab_size=1000, max_seq_length=64,
                              cache_dir=str(tmp_path / "cache"))
     connect(model, dm)
     assert model.model.config.vocab_size == 1000 and model.hparams.model_config["vocab_size"] == 1000
@@ -126,11 +126,11 @@ def test_micro_config_parameter_count():
 def test_streaming_chunks_give_the_same_blocks_and_hold_out_lines(wiki_dir, tmp_path, monkeypatch):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text((wiki_dir / "wiki.train.tokens").read_text().replace("<unk>", "unknown"))
-    whole = StreamingTextDataModule(train_file=str(corpus), validation_split_percentage=10, block_size=48,
+    whole = StreamingTextDataModule(train_file=str(corpus), validation_split_percentage=10, max_seq_length=48,
                                     cache_dir=str(tmp_path / "a"))
     whole.setup("fit")
     monkeypatch.setattr(streaming, "CHUNK_LINES", 7)  # many chunk boundaries, each mid-block
-    chunked = StreamingTextDataModule(train_file=str(corpus), validation_split_percentage=10, block_size=48,
+    chunked = StreamingTextDataModule(train_file=str(corpus), validation_split_percentage=10, max_seq_length=48,
                                       cache_dir=str(tmp_path / "b"))
     chunked.setup("fit")
     for split in ("train", "validation"):

@@ -202,6 +202,8 @@ OPTIONS = {
     "max_train_samples 0": Case(lambda u: fit(u, "--data.max_train_samples", "0"),
                                 ["--data.max_train_samples=0", "at least 1"]),
     "num_workers -1": Case(lambda u: fit(u, "--data.num_workers", "-1"), ["--data.num_workers=-1", "at least 0"]),
+    "exact-resume callback switched off": Case(lambda u: fit(u, "--loader_position_on_resume", "null"),
+                                               ["--loader_position_on_resume cannot be switched off", "replays"]),
     "unknown scheduler": Case(lambda u: fit(u, "--model.lr_scheduler_type", "warmup_linear"),
                               ["--model.lr_scheduler_type=warmup_linear", "not one of linear, cosine"]),
     "batch size that is not a number": Case(lambda u: fit(u, "--data.batch_size", "eight"),

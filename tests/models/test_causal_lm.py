@@ -86,7 +86,7 @@ def test_bce_weight_schedule(step, weight):
 
 
 def _fitted_datamodule(small_pairs, tmp_path) -> TranslationTextDataModule:
-    dm = TranslationTextDataModule(corpus_file=str(small_pairs), vocab_size=400, block_size=32, eval_batch_size=8,
+    dm = TranslationTextDataModule(corpus_file=str(small_pairs), vocab_size=400, max_seq_length=32, eval_batch_size=8,
                                    ood_eval_lines=20, validation_split_percentage=10, cache_dir=str(tmp_path / "c"))
     dm.setup("fit")
     return dm
@@ -129,7 +129,7 @@ def test_bce_disabled_is_plain_ce_and_says_so(small_pairs, tmp_path, caplog):
 
 
 def test_prompt_longer_than_context(small_pairs, tmp_path):
-    dm = TranslationTextDataModule(corpus_file=str(small_pairs), vocab_size=400, block_size=16,
+    dm = TranslationTextDataModule(corpus_file=str(small_pairs), vocab_size=400, max_seq_length=16,
                                    cache_dir=str(tmp_path / "c"), predict_prompts=["word " * 40])
     with pytest.raises(ConfigError, match="--data.predict_prompts: .* more tokens than the context of 16"):
         dm.predict_dataloader()

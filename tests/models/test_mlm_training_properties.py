@@ -22,7 +22,7 @@ def full_blocks(tmp_path, shared_data) -> WikiText2DataModule:
     folder.mkdir()
     for split in ("train", "valid"):
         (folder / f"wiki.{split}.tokens").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    dm = WikiText2DataModule(data_dir=str(folder), block_size=32, cache_dir=str(tmp_path / "cache"))
+    dm = WikiText2DataModule(data_dir=str(folder), max_seq_length=32, cache_dir=str(tmp_path / "cache"))
     dm.setup("fit")
     unk = dm.tokenizer.unk_token_id
     blocks = [b for b in dm.splits["train"]["input_ids"] if len(b) == 32 and unk not in b][:64]
