@@ -3,6 +3,7 @@
 Precedence, lowest first: `--config` files < the checkpoint's model and data settings < options typed on the
 command line. Where a config file's data setting differs from the run's and the user did not type it, the run's
 setting is used and one warning line names each difference, so a run is never scored on the demo data by accident.
+A resumed `fit` gets one line per differing model, optimizer or data setting instead (`resume_differences`).
 """
 
 from __future__ import annotations
@@ -14,31 +15,89 @@ from foundation.errors import ConfigError
 from lightning_app.checkpoints import class_path_of, init_args_of, refuse_foreign_checkpoint
 from lightning_app.command_line import CommandLine
 from lightning_app.rebuild import TRUSTED_PACKAGES
-from lightning_app.run_dirs import find_checkpoint
+from lightning_app.resume_differences import changed_settings, resume_differences
+from lightning_app.run_dirs import find_checkpoint, versions
 from lightning_app.run_record import recorded_tokenizer_dir
 
-PATH_OPTIONS = ("_file", "data_dir", "tokenizer", "cache_dir")
+TOKENIZER_OPTIONS = ("tokenizer", "train_tokenizer")
 
 
 def resolve_ckpt_path(value: str, configured) -> Path:
-    """`last`/`best` of the newest run of the configured logger, or the path given."""
+    """`last`/`best` of the newest run wherever this config's runs were written (`checkpoint_places`), or the path
+    given. Of several places, the one whose newest `last.ckpt` was written last holds "the run"."""
     if value not in ("last", "best"):
         return Path(value)
     if configured is None:
         raise ConfigError(f"--ckpt_path {value} needs --config to know where the runs are; pass the path of a .ckpt "
                           "file instead.")
-    logger = configured.trainer.get("logger")
+    places = checkpoint_places(configured.trainer)
+    found = [(last.stat().st_mtime, place) for place in places if (last := _newest_last(*place)) is not None]
+    if not found and len(places) > 1:
+        where = " or ".join(str(root if flat else root / "version_*" / "checkpoints") for root, flat in places)
+        raise ConfigError(f"--ckpt_path {value}: no checkpoint found under {where}; train first with `fit`, or pass "
+                          "the path of a .ckpt file.")
+    root, flat = max(found, key=lambda item: item[0])[1] if found else places[0]
+    return find_checkpoint(root, value, flat)
+
+
+def checkpoint_places(trainer) -> list[tuple[Path, bool]]:
+    """(folder, flat) pairs where a `fit` of this trainer config writes checkpoints; flat = the folder holds the
+    .ckpt files itself, else its `version_*/checkpoints/` do. As `BertCLI._place_logs` and Lightning place them: a
+    ModelCheckpoint `dirpath`; the logger's `<save_dir>/<name>`, where a typed `--trainer.default_root_dir` replaces
+    `save_dir`; without a logger Lightning's `<default_root_dir>/checkpoints`; Lightning's default logger otherwise."""
+    places = [(Path(dirpath), True) for dirpath in _checkpoint_dirpaths(trainer)]
+    root, logger = trainer.get("default_root_dir"), trainer.get("logger")
     init = getattr(logger, "init_args", None)
-    if init is None or "save_dir" not in init:
-        raise ConfigError(f"--ckpt_path {value} needs a TensorBoardLogger in the config (trainer.logger) to know where "
-                          "the run lives; pass the path of a .ckpt file instead.")
-    return find_checkpoint(Path(init.save_dir) / (init.get("name") or "lightning_logs"), value)
+    if init is not None and init.get("save_dir"):
+        name = init.get("name") or "lightning_logs"
+        places += [(Path(root) / name, False)] if root else []
+        places.append((Path(init.save_dir) / name, False))
+    elif logger is False:
+        places.append((Path(root or ".") / "checkpoints", True))
+    else:
+        places.append((Path(root or ".") / "lightning_logs", False))
+    return list(dict.fromkeys(places))
+
+
+def _checkpoint_dirpaths(trainer) -> list[str]:
+    return [callback.init_args.dirpath for callback in trainer.get("callbacks") or []
+            if "ModelCheckpoint" in str(getattr(callback, "class_path", ""))
+            and getattr(getattr(callback, "init_args", None), "dirpath", None)]
+
+
+def _newest_last(root: Path, flat: bool) -> Path | None:
+    folders = [root] if flat else [version / "checkpoints" for version in reversed(versions(root))]
+    return next((folder / "last.ckpt" for folder in folders if (folder / "last.ckpt").is_file()), None)
 
 
 def checkpoint_settings(state: dict, path: Path, configured, line: CommandLine) -> tuple[list[str], list[str]]:
-    """(`--model`/`--data` arguments carrying the checkpoint's settings, the differences worth a warning)."""
+    """(`--model`/`--data` arguments carrying the checkpoint's settings, the differences worth a warning line each)."""
     model_class = class_path_of(state)
     data_class = class_path_of(state, "datamodule_hyper_parameters")
+    _check_recorded_classes(state, path, configured, model_class, data_class)
+    model_args = init_args_of(state)
+    args = ["--model", json.dumps({"class_path": model_class, "init_args": model_args})]
+    resuming = configured is not None and line.subcommand == "fit"
+    differences = resume_differences("model", model_args, configured.model.get("init_args") or {}, line) \
+        if resuming else []
+    if data_class is not None:
+        data_args = init_args_of(state, "datamodule_hyper_parameters")
+        tokenizer_dir = recorded_tokenizer_dir(state)
+        if configured is not None:  # the run's recorded tokenizer files are used whatever the config names
+            compared = {k: v for k, v in data_args.items() if not (tokenizer_dir and k in TOKENIZER_OPTIONS)}
+            differences += _data_differences(configured.data, data_class, compared, line, path, resuming)
+        if tokenizer_dir is not None and not line.typed("data.tokenizer"):
+            data_args["tokenizer"] = str(tokenizer_dir)  # exactly the tokenizer the run used, trained or loaded
+            if data_args.get("train_tokenizer"):
+                data_args["train_tokenizer"] = False
+        args += ["--data", json.dumps({"class_path": data_class, "init_args": data_args})]
+    elif configured is None:
+        raise ConfigError(f"--ckpt_path {path} records no data module; pass --config (or --data) with the data to "
+                          "score.")
+    return args, differences
+
+
+def _check_recorded_classes(state: dict, path: Path, configured, model_class: str | None, data_class: str | None):
     if model_class is None:
         raise ConfigError(f"--ckpt_path {path} was not written by this project's CLI (no model class recorded); "
                           "pass a checkpoint from a `python main.py fit` run.")
@@ -49,47 +108,24 @@ def checkpoint_settings(state: dict, path: Path, configured, line: CommandLine) 
         if recorded is not None and recorded not in config_classes and recorded.split(".")[0] not in TRUSTED_PACKAGES:
             raise ConfigError(f"--ckpt_path {path} names the class {recorded!r}, which is not one of this project's "
                               "(models.*, data_modules.*); pass --config with the config that trained it.")
-    args = ["--model", json.dumps({"class_path": model_class, "init_args": init_args_of(state)})]
-    differences: list[str] = []
-    if data_class is not None:
-        data_args = init_args_of(state, "datamodule_hyper_parameters")
-        if configured is not None:
-            differences = _data_differences(configured.data, data_class, data_args, line)
-        tokenizer_dir = recorded_tokenizer_dir(state)
-        if tokenizer_dir is not None and not line.typed("data.tokenizer"):
-            data_args["tokenizer"] = str(tokenizer_dir)  # exactly the tokenizer the run used, trained or loaded
-            if data_args.get("train_tokenizer"):
-                data_args["train_tokenizer"] = False
-        args += ["--data", json.dumps({"class_path": data_class, "init_args": data_args})]
-    elif configured is None:
-        raise ConfigError(f"--ckpt_path {path} records no data module; pass --config (or --data) with the data to "
-                          "score.")
-    if differences:
-        differences = [f"--ckpt_path {path.name} was trained with other data settings than the config; using the "
-                       f"run's {', '.join(differences)} (type an option to override it)"]
-    return args, differences
 
 
-def _data_differences(configured_data, data_class: str, recorded: dict, line: CommandLine) -> list[str]:
-    """`name=run value (config: value)` for each data setting where the config differs from the run."""
-    if line.typed("data"):
-        return []
-    found = []
+def _data_differences(configured_data, data_class: str, recorded: dict, line: CommandLine, path: Path,
+                      resuming: bool) -> list[str]:
+    """A resumed fit: one line per differing data setting (`resume_differences`). An evaluation: one line naming
+    each data setting where the config file differs from the run (the run's is used; typed options win silently)."""
     if configured_data.class_path.rsplit(".", 1)[-1] != data_class.rsplit(".", 1)[-1]:
-        found.append(f"data class {data_class} (config: {configured_data.class_path})")
-        return found
-    config_args = dict(configured_data.get("init_args") or {})
-    for name, value in recorded.items():
-        if line.typed(f"data.{name}") or name not in config_args:
-            continue
-        if _normalized(name, value) != _normalized(name, config_args[name]):
-            found.append(f"{name}={value} (config: {config_args[name]})")
-    return found
-
-
-def _normalized(name: str, value):
-    if isinstance(value, str) and name.endswith(PATH_OPTIONS):
-        return str(Path(value).expanduser().absolute())
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+        if line.typed("data"):
+            return []
+        found = [f"data class {data_class} (config: {configured_data.class_path})"]
+    elif resuming:
+        return resume_differences("data", recorded, configured_data.get("init_args") or {}, line)
+    elif line.typed("data"):
+        return []
+    else:
+        found = [f"{name}={old} (config: {new})" for name, old, new in
+                 changed_settings(recorded, configured_data.get("init_args") or {}) if not line.typed(f"data.{name}")]
+    if not found:
+        return []
+    return [f"--ckpt_path {path.name} was trained with other data settings than the config; using the run's "
+            f"{', '.join(found)} (type an option to override it)"]

@@ -14,28 +14,30 @@ from __future__ import annotations
 
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities import rank_zero_info
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 
 from foundation.contract import TaskData, TaskModel, connect
 from foundation.errors import ConfigError
 from lightning_app import callbacks as app_callbacks
 from lightning_app.checkpoint_io import AtomicCheckpointIO
 from lightning_app.checkpoints import check_checkpoint_fits, load_checkpoint
+from lightning_app.chosen_checkpoint import describe_choice
 from lightning_app.command_line import SUBCOMMANDS, CommandLine
+from lightning_app.config_callables import check_sources, config_callables
 from lightning_app.config_files import check_config_files
 from lightning_app.console import quiet_console
 from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
 from lightning_app.hf_names import hint_for
 from lightning_app.parser_errors import one_sentence
 from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
+from lightning_app.trainer_checks import check_before_fit, check_trainer_options, checked_trainer, probe_trainer
 
 
 class HintingParser(LightningArgumentParser):
@@ -99,10 +101,18 @@ class BertCLI(LightningCLI):
         if self.subcommand is None:  # run=False: build the objects only
             return
         config = self.config[self.subcommand]
-        if self.differences:
-            print("warning: " + "; ".join(self.differences), file=sys.stderr)
-        _check_trainer_options(config.trainer)
+        for line in self._chosen_checkpoint_lines(config) + [f"warning: {d}" for d in self.differences]:
+            rank_zero_info_stderr(line)
+        check_trainer_options(config.trainer)
+        probe_trainer(config.trainer)
+        check_sources(config_callables(config.trainer))
         self._place_logs(config)
+
+    def _chosen_checkpoint_lines(self, config) -> list[str]:
+        which = self.command_line.ckpt_path
+        if which not in ("last", "best") or not config.get("ckpt_path"):
+            return []
+        return [describe_choice(which, config.ckpt_path, self.checkpoint_state or load_checkpoint(config.ckpt_path))]
 
     def _place_logs(self, config) -> None:
         trainer, ckpt = config.trainer, config.get("ckpt_path")
@@ -138,10 +148,7 @@ class BertCLI(LightningCLI):
         listed = list(config_init.trainer.get("callbacks") or [])
         always_on = app_callbacks.always_on_callbacks(config_init, config.get("seed_everything"), listed)
         kwargs["callbacks"] = listed + always_on + self._evaluation_outputs(config)
-        try:
-            trainer = super().instantiate_trainer(**kwargs)
-        except MisconfigurationException as error:
-            raise ConfigError(f"--trainer: {str(error).splitlines()[0]}") from None
+        trainer = checked_trainer(partial(super().instantiate_trainer, **kwargs), config.trainer)
         if trainer.fast_dev_run:  # Lightning 2.6's ModelCheckpoint.on_train_end writes save_last even under
             for checkpoint in trainer.checkpoint_callbacks:  # fast_dev_run, which "disables checkpointing"
                 checkpoint.save_last = False  # (pinned by tests/test_writes_nothing_unasked.py)
@@ -170,6 +177,8 @@ class BertCLI(LightningCLI):
         if ckpt is not None:
             state = self.checkpoint_state or load_checkpoint(ckpt)
             check_checkpoint_fits(self.model, ckpt, state)
+        if self.subcommand == "fit":
+            check_before_fit(self.trainer, self.datamodule, config_callables(self.config.fit.trainer))
 
     before_fit = before_validate = before_test = before_predict = _connect_and_check
 
@@ -194,15 +203,9 @@ def _tensorboard_args(trainer_config):
     return init
 
 
-def _check_trainer_options(trainer) -> None:
-    accumulate = trainer.get("accumulate_grad_batches", 1)
-    if accumulate is None or int(accumulate) < 1:
-        raise ConfigError(f"--trainer.accumulate_grad_batches={accumulate} must be at least 1 (1 = no "
-                          "accumulation); pass a positive integer.")
-    accelerator = str(trainer.get("accelerator") or "auto")
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--trainer.accelerator={accelerator} (set by a config such as configs/trainer/gpu.yaml) "
-                          "needs a CUDA GPU and none is visible; drop that config or pass --trainer.accelerator cpu.")
+def rank_zero_info_stderr(line: str) -> None:
+    if rank_zero_only.rank == 0:  # DDP ranks re-run the command line: one copy of each line
+        print(line, file=sys.stderr)
 
 
 def run_lightning_cli(argv: list[str], run: bool, from_sys_argv: bool = False) -> BertCLI:

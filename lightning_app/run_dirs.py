@@ -25,10 +25,12 @@ def versions(run_root: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("_")[1]))
 
 
-def find_checkpoint(run_root: Path, which: str) -> Path:
-    """The checkpoint file for `which` in {"last", "best"} of the newest run under `run_root` that has one."""
-    for version in reversed(versions(run_root)):
-        last = version / "checkpoints" / "last.ckpt"
+def find_checkpoint(run_root: Path, which: str, flat: bool = False) -> Path:
+    """The checkpoint file for `which` in {"last", "best"} of the newest run under `run_root` that has one; `flat`:
+    `run_root` is itself the checkpoint folder (a ModelCheckpoint `dirpath`, or a run without a logger)."""
+    folders = [run_root] if flat else [version / "checkpoints" for version in reversed(versions(run_root))]
+    for folder in folders:
+        last = folder / "last.ckpt"
         if not last.exists():
             continue
         if which == "last":
@@ -36,8 +38,9 @@ def find_checkpoint(run_root: Path, which: str) -> Path:
         best = _best_from(last)
         if best is not None:
             return best
-    raise ConfigError(f"--ckpt_path {which}: no checkpoint found under {run_root}/version_*/checkpoints; train first "
-                      "with `fit`, or pass the path of a .ckpt file.")
+    where = run_root if flat else f"{run_root}/version_*/checkpoints"
+    raise ConfigError(f"--ckpt_path {which}: no checkpoint found under {where}; train first with `fit`, or pass the "
+                      "path of a .ckpt file.")
 
 
 def _best_from(last: Path) -> Path | None:
