@@ -44,7 +44,8 @@ def provenance() -> dict:
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return {"commit": commit + ("+local changes" if dirty else ""),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} CPU cores{gpu}",
+            "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} CPU cores{gpu}, OMP_NUM_THREADS="
+                       f"{os.environ.get('OMP_NUM_THREADS', 'unset')}",
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "lightning": lightning.__version__, "transformers": transformers.__version__}}
 

@@ -38,7 +38,7 @@ def ours_cell(name: str, record: dict) -> str:
                             f"{ours['f1_sd']} (3 seeds)",
             "mini_bert": lambda: f"{ours['ms_per_optimizer_step']} ms/step ({ours['ms_per_micro_batch']} per "
                                  "micro-batch)",
-            "bce_lm": lambda: f"val perplexity {ours['val_perplexity']}; {ours['steps_per_s']} steps/s",
+            "bce_lm": lambda: f"val perplexity {ours['val_perplexity']}; {ours['steps_per_s'] or '-'} steps/s",
             }.get(name, lambda: f"val perplexity {record['figure']}")()
     return f"{cell} (stand-in: embedded MiniLM)" if record.get("stand_in") else cell
 
