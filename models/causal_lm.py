@@ -20,7 +20,7 @@ from torchmetrics import MeanMetric
 
 from foundation.contract import DataFacts
 from foundation.errors import ConfigError
-from models.bce_term import bce_weight_at
+from models.bce_term import BceSchedule, scheduled_bce_weight
 from models.building import build_network
 from models.causal_head import next_token_head_losses, use_sparse_embedding_gradient
 from models.task_module import TaskModule, perplexity
@@ -58,6 +58,10 @@ class CausalLanguageModel(TaskModule):
         bce_max: w reached at `bce_boost_span` steps.
         bce_warmup_steps: steps over which w fades in from 0.
         bce_boost_span: steps over which w grows from `bce_start` to `bce_max`.
+        bce_schedule: `linear` (w follows the fade-in and ramp exactly: full pressure from `bce_warmup_steps` on)
+            or `lagged` (that ramp through a leaky integrator of `bce_lag_steps`, reproducing the weights the
+            reference recipe logged; `models/bce_term.py`).
+        bce_lag_steps: time constant of the `lagged` schedule, in optimizer steps.
         max_new_tokens: tokens `predict` generates per prompt.
         top_k: 0 = greedy decoding; k > 0 samples from the k most likely tokens.
         temperature: softmax temperature for top-k sampling.
@@ -66,13 +70,15 @@ class CausalLanguageModel(TaskModule):
     def __init__(self, pretrained_model: str | None = None, model_config: dict | None = None,
                  learning_rate: float = 2e-3, warmup_steps: int = 400, bce_enabled: bool = True,
                  bce_start: float = 0.2, bce_max: float = 0.5, bce_warmup_steps: int = 400,
-                 bce_boost_span: int = 2000, max_new_tokens: int = 40, top_k: int = 0, temperature: float = 1.0,
+                 bce_boost_span: int = 2000, bce_schedule: BceSchedule = "linear", bce_lag_steps: int = 420,
+                 max_new_tokens: int = 40, top_k: int = 0, temperature: float = 1.0,
                  **kwargs):
         super().__init__(learning_rate=learning_rate, warmup_steps=warmup_steps, **kwargs)
-        if min(bce_start, bce_max, bce_warmup_steps, bce_boost_span) < 0 or max_new_tokens < 1 or temperature <= 0:
+        if min(bce_start, bce_max, bce_warmup_steps, bce_boost_span) < 0 or min(max_new_tokens, bce_lag_steps) < 1 \
+                or temperature <= 0:
             raise ConfigError("--model.bce_start/bce_max/bce_warmup_steps/bce_boost_span must be 0 or more, "
-                              "--model.max_new_tokens at least 1 and --model.temperature positive; fix the one that "
-                              "is not.")
+                              "--model.max_new_tokens and --model.bce_lag_steps at least 1 and --model.temperature "
+                              "positive; fix the one that is not.")
         self.model = None if pretrained_model is None and "vocab_size" not in (model_config or {}) else \
             build_decoder(pretrained_model, model_config, None)
         self.eval_metrics = torch.nn.ModuleDict()
@@ -98,7 +104,8 @@ class CausalLanguageModel(TaskModule):
         hp = self.hparams
         if not hp.bce_enabled:
             return 0.0
-        return bce_weight_at(self.global_step, hp.bce_start, hp.bce_max, hp.bce_warmup_steps, hp.bce_boost_span)
+        return scheduled_bce_weight(self.global_step, hp.bce_schedule, hp.bce_start, hp.bce_max, hp.bce_warmup_steps,
+                                    hp.bce_boost_span, hp.bce_lag_steps)
 
     def losses(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(CE, BCE, number of predicted tokens); BCE is 0 (and not computed) when the term is disabled. The LM head
