@@ -29,8 +29,9 @@ NOT_MEASURED = {
     "2,000": "optimizer steps of the causal-LM recipe",
 }
 # Code (fenced, indented or in backticks), comments, link targets, and the tables other renderers own
-# (`<!-- NAME:start -->` ... `<!-- NAME:end -->`, e.g. bench/render_tables.py's) are not prose.
-_NOT_PROSE = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$|`[^`\n]*`|<!--.*?-->"
+# (`<!-- NAME:start|begin ... -->` ... `<!-- NAME:end -->`: bench/render_tables.py's, bench/reproduce_render.py's)
+# are not prose.
+_NOT_PROSE = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$|`[^`\n]*`|<!--.*?-->"
                         r"|\]\([^)]*\)", re.S | re.M)
 
 
@@ -84,12 +85,39 @@ def _number(value) -> str:
     return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"
 
 
+def render_seeds(records: list[dict], tags: str) -> str:
+    """The last value of each of `tags` (comma-separated) per record (one record a seed), then mean ± sample sd."""
+    import statistics
+
+    names = tags.split(",")
+    lines = ["| run | " + " | ".join(name.removeprefix("val/") for name in names) + " | wall |",
+             "|---" * (len(names) + 2) + "|"]
+    columns = {name: [record["scalars"][name][-1][1] for record in records] for name in names}
+    for index, record in enumerate(records):
+        cells = " | ".join(f"{columns[name][index]:.4f}" for name in names)
+        lines.append(f"| `{record['command'].removeprefix('python main.py ')}` | {cells} | {record['wall_s']:.0f} s |")
+    spread = " | ".join(f"**{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}**" for v in columns.values())
+    lines.append(f"| mean ± sd over {len(records)} seeds | {spread} | |")
+    sources = ", ".join(f"`bench/results/records/{record['name']}.json`" for record in records)
+    first = records[0]
+    return ("\n".join(lines) + f"\n\nRecorded {first['date']} at commit `{first['commit']}` on {first['machine']['cpu']} "
+            f"({first['machine']['cores']} cores, no GPU, shared with other jobs: wall times are not speed figures) by "
+            f"`python -m bench.record_run NAME -- <the command>`; {sources}.\n")
+
+
 RENDERERS = {"validation": render_validation, "console": render_console}
+GROUP_RENDERERS = {"seeds": render_seeds}  # NAME is a prefix: every record whose name starts with it
 
 
 def render(text: str, records: dict[str, dict]) -> str:
     def block(match: re.Match) -> str:
         head, kind, name, arg, _, tail = match.groups()
+        if kind in GROUP_RENDERERS:
+            group = [records[key] for key in sorted(records) if key.startswith(name)]
+            if len(group) < 2:
+                raise KeyError(f"a block renders the records {name}*, of which bench/results/records/ holds "
+                               f"{len(group)}")
+            return head + GROUP_RENDERERS[kind](group, (arg or "").strip()) + tail
         if name not in records:
             raise KeyError(f"a block renders record {name!r}, which bench/results/records/ does not hold")
         return head + RENDERERS[kind](records[name], (arg or "").strip()) + tail
@@ -102,8 +130,11 @@ def recorded_figures(records: dict[str, dict], extra_dirs=(PROJECT_ROOT / "bench
     texts = [json.dumps(record) for record in records.values()]
     for directory in extra_dirs:
         texts += [path.read_text() for path in Path(directory).rglob("*.json") if path.stat().st_size < 2_000_000]
+    recipes = PROJECT_ROOT.parent / "shared" / "RECIPES.md"  # the reference recipes' own published figures
+    texts += [recipes.read_text()] if recipes.is_file() else []
     for text in texts:
-        numbers |= {float(token) for token in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", text)}
+        numbers |= {float(token.replace(",", "")) for token in re.findall(r"-?\d[\d,]*\.?\d*(?:e-?\d+)?", text)
+                    if token.replace(",", "").strip("-.")}
     spelled = set()
     for number in numbers:
         for digits in range(5):
