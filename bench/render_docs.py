@@ -31,8 +31,8 @@ NOT_MEASURED = {
 # Code (fenced, indented or in backticks), comments, link targets, and the tables other renderers own
 # (`<!-- NAME:start|begin ... -->` ... `<!-- NAME:end -->`: bench/render_tables.py's, bench/reproduce_render.py's)
 # are not prose.
-_NOT_PROSE = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$|`[^`\n]*`|<!--.*?-->"
-                        r"|\]\([^)]*\)", re.S | re.M)
+_NOT_PROSE = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$"
+                        r"|`[^`\n]*`|<!--.*?-->|\]\([^)]*\)", re.S | re.M)
 
 
 def documents() -> list[Path]:
@@ -100,7 +100,8 @@ def render_seeds(records: list[dict], tags: str) -> str:
     lines.append(f"| mean ± sd over {len(records)} seeds | {spread} | |")
     sources = ", ".join(f"`bench/results/records/{record['name']}.json`" for record in records)
     first = records[0]
-    return ("\n".join(lines) + f"\n\nRecorded {first['date']} at commit `{first['commit']}` on {first['machine']['cpu']} "
+    return ("\n".join(lines) + f"\n\nRecorded {first['date']} at commit `{first['commit']}` on "
+            f"{first['machine']['cpu']} "
             f"({first['machine']['cores']} cores, no GPU, shared with other jobs: wall times are not speed figures) by "
             f"`python -m bench.record_run NAME -- <the command>`; {sources}.\n")
 
