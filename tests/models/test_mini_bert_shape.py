@@ -1,12 +1,10 @@
 """configs/mini_bert.yaml has the reference mini-BERT's shape and exactly its 4,498,880 parameters."""
 
-from pathlib import Path
 
 import yaml
+from conftest import PROJECT_ROOT
 
 from models import MaskedLanguageModel
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_mini_bert_config_has_the_reference_shape_and_parameter_count():

@@ -1,15 +1,14 @@
 """The shipped causal-LM config's BCE weight schedule reproduces the weights the reference recipe logged, and the
 previous schedule stays available by name."""
 
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT
 
 from models import CausalLanguageModel
 from models.bce_term import bce_weight_at, lagged_bce_weight_at, scheduled_bce_weight
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_LOGGED = {0: 0.0005, 400: 0.085, 1000: 0.255, 1500: 0.353, 2000: 0.44}  # ../shared/RECIPES.md, recipe E
 
 
