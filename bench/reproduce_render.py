@@ -86,6 +86,8 @@ def details(name: str, record: dict) -> list[str]:
     if "step1000_vs_step2000" in ours:
         lines += ["Step 1,000 vs step 2,000 (BCE on, separate small set):", "",
                   comparison_markdown("step 1,000", "step 2,000", ours["step1000_vs_step2000"]), ""]
+        best = ours["step1000_vs_step2000"]["best_second"]
+        lines += [f"Best example at step 2,000 (CE {best['ce']}, {best['tokens']} tokens): `{best['text']!r}`", ""]
     return lines
 
 
