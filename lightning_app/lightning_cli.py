@@ -32,61 +32,76 @@ from lightning_app.command_line import SUBCOMMANDS, CommandLine
 from lightning_app.config_files import check_config_files
 from lightning_app.console import quiet_console
 from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
-from lightning_app.hf_names import hint_for
-from lightning_app.parser_errors import one_sentence
+from lightning_app.parser_errors import one_sentence, option_hint, option_strings
 from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
 from lightning_app.run_record import RunRecord
 
 
 class HintingParser(LightningArgumentParser):
-    """jsonargparse's parser, reporting a bad option in one sentence (`parser_errors`) with "did you mean
-    --data.batch_size?" for option names from Hugging Face's scripts (`hf_names`)."""
+    """jsonargparse's parser, reporting a bad option in one sentence (`parser_errors`) with "did you mean ...?":
+    ours for an option name from Hugging Face's scripts (`hf_names`), else the closest option the parser knows."""
+
+    known_options: tuple[str, ...] = ()  # set by `BertCLI.parse_arguments`: the subcommand's option strings
 
     def error(self, message: str, ex: Exception | None = None):
-        hint = hint_for(message) if _is_unknown_option(message) else None
+        hint = option_hint(message, ex, self.known_options)
         sentence = one_sentence(message, hint) if self.exit_on_error else None
         if sentence is not None:  # the user's mistake in one line, instead of the usage text and an error tree
             raise ConfigError(sentence)
         return super().error(f"{message}\n{hint}" if hint else message, ex)
 
 
-def _is_unknown_option(message: str) -> bool:
-    return any(phrase in message for phrase in ("not accepted", "Unrecognized arguments", "No action for",
-                                                "unrecognized arguments", "does not accept"))
+def option_sections(parser: LightningArgumentParser) -> set[str]:
+    """The first parts of the parser's keys: trainer, model, data, seed_everything, config, ckpt_path, ..."""
+    return {option[2:].split(".")[0] for option in option_strings(parser)}
 
 
 class BertCLI(LightningCLI):
     """LightningCLI for this project's models and data modules (module docstring)."""
 
     def __init__(self, args: list[str], run: bool = True, from_sys_argv: bool = False, **kwargs):
+        # jsonargparse resolves a bare class name (`--model MaskedLanguageModel`) among the *imported* subclasses of
+        # the base type; with L.LightningModule/L.LightningDataModule as bases ours must be imported first.
+        import data_modules  # noqa: F401
+        import models  # noqa: F401
+
         self.command_line = CommandLine.parse(args)
         self.checkpoint_state: dict | None = None
         self.differences: list[str] = []
-        env = {"default_env": True}
+        # allow_abbrev: jsonargparse 4.x still expands `--trainer.max_step` to max_steps (deprecated, off in v5.0);
+        # default_env off: `CommandLine.arguments()` passes PL_* variables on, ranked above config files.
+        strict = {"allow_abbrev": False, "default_env": False}
         super().__init__(model_class=L.LightningModule, datamodule_class=L.LightningDataModule,
                          subclass_mode_model=True, subclass_mode_data=True,
                          save_config_callback=app_callbacks.SaveRunConfig, seed_everything_default=42,
                          auto_configure_optimizers=False, parser_class=HintingParser,
-                         parser_kwargs={**env, **{name: env for name in SUBCOMMANDS}},
-                         args=None if from_sys_argv else args, run=run, **kwargs)
+                         parser_kwargs={**strict, **{name: strict for name in SUBCOMMANDS}},
+                         args=args, run=run, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(app_callbacks.NonFiniteLossGuard, "nonfinite_loss")
 
     # --- parsing --------------------------------------------------------------------------------------------
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """One jsonargparse parse of `CommandLine.arguments()` (precedence in `command_line`'s docstring); with
+        `--ckpt_path`, the checkpoint's recorded settings join in at their rank."""
         line = self.command_line
+        sub_parser = self._subcommand_parsers[line.subcommand] if line.subcommand else parser
+        line.keep_environment(option_sections(sub_parser))
+        parser.known_options = sub_parser.known_options = option_strings(sub_parser)
+        check_config_files(line.config_files)
         if line.ckpt_path is None or line.subcommand is None or line.ckpt_path == "null":
-            return super().parse_arguments(parser, args)
-        args = line.args
+            self.config = parser.parse_args(line.arguments())
+            return
         configured = None
         if line.config_files or line.typed("model") or line.typed("data"):
-            super().parse_arguments(parser, args)  # what the config files say, to compare with the checkpoint
-            configured = self.config[line.subcommand]
+            # what the config files say, to compare with the checkpoint (printing waits for the full config)
+            first = [token for token in line.arguments() if not token.startswith("--print_config")]
+            configured = parser.parse_args(first)[line.subcommand]
         path = resolve_ckpt_path(line.ckpt_path, configured)
         self.checkpoint_state = load_checkpoint(path)
         settings, self.differences = checkpoint_settings(self.checkpoint_state, path, configured, line)
-        super().parse_arguments(parser, line.with_checkpoint(str(path), settings))
+        self.config = parser.parse_args(line.arguments(settings, str(path)))
 
     def _parse_ckpt_path(self) -> None:
         """Replaces Lightning's own checkpoint-hyperparameter merge (which would override flags the user typed):
@@ -214,7 +229,6 @@ def run_lightning_cli(argv: list[str], run: bool, from_sys_argv: bool = False) -
     """Build and run `BertCLI`; a mistake the user can fix ends the process with one `error:` line (status 2)."""
     quiet_console()
     try:
-        check_config_files(argv)
         return BertCLI(args=argv, run=run, from_sys_argv=from_sys_argv)
     except Exception as error:
         cause = _user_error_in(error)
