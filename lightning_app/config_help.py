@@ -57,12 +57,12 @@ def find_class(class_path: str, depth: int = 0) -> ClassSource:
     return find_class(f"{source}.{name}", depth + 1)
 
 
-def class_options(source: ClassSource) -> list[Option]:
+def options_in_source(source: ClassSource) -> list[Option]:
     """The constructor's options in signature order, then those its `**kwargs` passes to the parent."""
     init = next((n for n in source.node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     parent = _parent(source)
     if init is None:
-        return class_options(parent) if parent else []
+        return options_in_source(parent) if parent else []
     docs = {**_args_section(ast.get_docstring(init)), **_args_section(ast.get_docstring(source.node))}
     arguments = init.args
     positional = arguments.posonlyargs + arguments.args
@@ -73,7 +73,7 @@ def class_options(source: ClassSource) -> list[Option]:
                for arg, default in pairs if arg.arg != "self"]
     if arguments.kwarg is not None and parent is not None:
         names = {option.name for option in options}
-        options += [option for option in class_options(parent) if option.name not in names]
+        options += [option for option in options_in_source(parent) if option.name not in names]
     return options
 
 
@@ -180,10 +180,10 @@ def render(line) -> str | None:
         summary = (ast.get_docstring(source.node) or "").split("\n")[0]
         out += ["", *textwrap.wrap(f"--{section} {class_path}: {summary}", 120, subsequent_indent="    ")]
         set_here = (chosen.get("init_args") or {}) if isinstance(chosen, dict) else {}
-        out += _option_lines(section, class_options(source), set_here)
+        out += _option_lines(section, options_in_source(source), set_here)
     trainer = config.get("trainer") or {}
     if trainer:
-        documented = {option.name: option for option in class_options(find_class(TRAINER))}
+        documented = {option.name: option for option in options_in_source(find_class(TRAINER))}
         out += ["", "--trainer (set by the config; every option: python main.py fit --help):"]
         out += _option_lines("trainer", [documented[k] for k in trainer if k in documented], trainer)
     return "\n".join(out)

@@ -1,4 +1,5 @@
-"""jsonargparse's parser errors condensed into the project's one sentence (option, value, fix), with "did you mean".
+"""jsonargparse's parser errors condensed into the project's one sentence (option, value, fix), with "did you mean",
+and `HintingParser`, the parser class of `BertCLI` that reports them.
 
 What kind of error it is comes from its structure where jsonargparse offers one: an option a class does not take
 raises jsonargparse's `NSKeyError` (a `KeyError`) at the bottom of the exception chain; argparse reports an
@@ -14,6 +15,30 @@ from __future__ import annotations
 import difflib
 import importlib
 import re
+
+from lightning.pytorch.cli import LightningArgumentParser
+
+from foundation.errors import ConfigError
+
+
+class HintingParser(LightningArgumentParser):
+    """jsonargparse's parser, reporting a bad option in one sentence (`one_sentence`) with "did you mean ...?":
+    ours for an option name from Hugging Face's scripts (`hf_names`), else the closest option the parser knows."""
+
+    known_options: tuple[str, ...] = ()  # set by `BertCLI.parse_arguments`: the subcommand's option strings
+
+    def error(self, message: str, ex: Exception | None = None):
+        hint = option_hint(message, ex, self.known_options)
+        sentence = one_sentence(message, hint) if self.exit_on_error else None
+        if sentence is not None:  # the user's mistake in one line, instead of the usage text and an error tree
+            raise ConfigError(sentence)
+        return super().error(f"{message}\n{hint}" if hint else message, ex)
+
+
+def option_sections(parser: LightningArgumentParser) -> set[str]:
+    """The first parts of the parser's keys: trainer, model, data, seed_everything, config, ckpt_path, ..."""
+    return {option[2:].split(".")[0] for option in option_strings(parser)}
+
 
 PATTERNS = {
     # argparse's (and jsonargparse's) parse_args: arguments that no parser option took
@@ -62,15 +87,16 @@ def one_sentence(message: str, hint: str | None = None) -> str | None:
     return None
 
 
-def unknown_option(message: str, ex: BaseException | None) -> tuple[str, str | None] | None:
-    """(the option as typed, the class it was given to) when the error is an unknown option, else None."""
+def unknown_option(message: str, ex: BaseException | None) -> tuple[str | None, str | None] | None:
+    """(the option as typed, the class it was given to) when the error is an unknown option, else None; the option
+    is None when the message names it in a form no pattern reads (a misplaced key in a config file)."""
     if unrecognized := PATTERNS["unrecognized"].search(message):
         return unrecognized.group(1).split("=", 1)[0], None
     if not any(isinstance(error, KeyError) for error in _chain(ex)):
         return None
     keys, name = PATTERNS["parser_key"].findall(message), PATTERNS["not_accepted"].search(message)
     if not keys or name is None:
-        return None
+        return None, None
     owner = PATTERNS["class_path"].search(message)
     return f"--{keys[0]}.{name.group(1)}", owner.group(1) if owner else None
 
@@ -86,6 +112,8 @@ def option_hint(message: str, ex: BaseException | None, known_options) -> str | 
     if (foreign := hint_for(message)) is not None:
         return foreign
     option, owner = unknown
+    if option is None:
+        return None
     candidates = class_options(owner, option[2:].split(".")[0]) if owner else known_options
     close = difflib.get_close_matches(option, candidates, n=1)
     return f"check the spelling: did you mean {close[0]}?" if close else None
@@ -96,12 +124,12 @@ def class_options(class_path: str, section: str) -> tuple[str, ...]:
     from jsonargparse import ArgumentParser
 
     module, name = class_path.rsplit(".", 1)
-    parser = ArgumentParser(exit_on_error=False)
     try:
-        parser.add_class_arguments(getattr(importlib.import_module(module), name), section)
+        added = ArgumentParser(exit_on_error=False).add_class_arguments(getattr(importlib.import_module(module), name),
+                                                                        section)
     except (ImportError, AttributeError, ValueError):
         return ()
-    return option_strings(parser)
+    return tuple(f"--{key}" for key in added)
 
 
 def option_strings(parser) -> tuple[str, ...]:
