@@ -49,6 +49,8 @@ PATTERNS = {
     "class_path": re.compile(r"Problem with given class_path '([^']+)':"),
     # NSKeyError: an option that class does not take
     "not_accepted": re.compile(r"Option '([^']+)' is not accepted"),
+    # NSKeyError: a key a config file puts in a section (trainer, a class group) that has no such option
+    "group_option": re.compile(r"Group '([^']+)' does not accept option '([^']+)'"),
     # a value of the wrong type, or not one of a Literal's choices
     "expected": re.compile(r"Expected a (.+?)\. Got value: (.*)"),
     # the value every member of a Union (e.g. Optional[...]) rejected
@@ -64,9 +66,12 @@ def one_sentence(message: str, hint: str | None = None) -> str | None:
     fix = hint or "check the spelling (--help lists every option)"
     fix += "" if fix.endswith("?") else "."
     if unrecognized := PATTERNS["unrecognized"].search(message):
-        return f"{unrecognized.group(1)} is not an option; {fix}"
+        return f"{unrecognized.group(1).split('=', 1)[0]} is not an option; {fix}"
+    if group := PATTERNS["group_option"].search(message):
+        return f"--{group.group(1)}.{group.group(2)} is not an option; {fix}"
     if not keys:
-        return None
+        unknown = PATTERNS["not_accepted"].search(message)  # a top-level key of a config file
+        return f"--{unknown.group(1)} is not an option; {fix}" if unknown else None
     option = "--" + ".".join(keys[:1] + keys[1:][-1:])  # "model" + "lr_scheduler_type"
     if unknown := PATTERNS["not_accepted"].search(message):
         owner = PATTERNS["class_path"].search(message)
@@ -94,9 +99,13 @@ def unknown_option(message: str, ex: BaseException | None) -> tuple[str | None, 
         return unrecognized.group(1).split("=", 1)[0], None
     if not any(isinstance(error, KeyError) for error in _chain(ex)):
         return None
+    if group := PATTERNS["group_option"].search(message):
+        return f"--{group.group(1)}.{group.group(2)}", None
     keys, name = PATTERNS["parser_key"].findall(message), PATTERNS["not_accepted"].search(message)
-    if not keys or name is None:
+    if name is None:
         return None, None
+    if not keys:  # a top-level key of a config file
+        return f"--{name.group(1)}", None
     owner = PATTERNS["class_path"].search(message)
     return f"--{keys[0]}.{name.group(1)}", owner.group(1) if owner else None
 

@@ -9,12 +9,17 @@ from typing import Literal
 
 import lightning as L
 import pytest
-from jsonargparse import ArgumentError, ArgumentParser
+from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser
 
 import models  # noqa: F401  (imported: the subclasses jsonargparse looks among)
 from lightning_app.parser_errors import PATTERNS, one_sentence, option_hint, unknown_option
 
 MLM = "models.MaskedLanguageModel"
+
+
+class _Trainer:
+    def __init__(self, max_steps: int = -1):
+        self.max_steps = max_steps
 
 
 def _error(*args: str) -> ArgumentError:
@@ -23,6 +28,8 @@ def _error(*args: str) -> ArgumentError:
     parser.add_argument("--steps", type=int)
     parser.add_argument("--max_epochs", type=int | None)
     parser.add_argument("--kind", type=Literal["a", "b"])
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_class_arguments(_Trainer, "trainer")
     with pytest.raises(ArgumentError) as raised:
         parser.parse_args(list(args))
     return raised.value
@@ -34,6 +41,7 @@ TRIGGERS = {
     "parser_key": (["--model", MLM, "--model.lr_scheduler_type", "foo"], ["model", "lr_scheduler_type"]),
     "class_path": (["--model", MLM, "--model.lerning_rate", "1"], [MLM]),
     "not_accepted": (["--model", MLM, "--model.lerning_rate", "1"], ["lerning_rate"]),
+    "group_option": (["--config", "trainer:\n  max_stepz: 3\n"], [("trainer", "max_stepz")]),
     "expected": (["--steps", "abc"], [("<class 'int'>", "abc")]),
     "given": (["--max_epochs", "abc"], ["abc"]),
 }
@@ -68,3 +76,13 @@ def _chain(error):
     while error is not None:
         yield error
         error = error.__cause__ or error.__context__
+
+
+def test_keys_a_config_file_misplaces_are_one_sentence_with_the_closest_name():
+    in_section = _error("--config", "trainer:\n  max_stepz: 3\n")
+    hint = option_hint(str(in_section), in_section, ("--trainer.max_steps", "--steps"))
+    assert one_sentence(str(in_section), hint) == ("--trainer.max_stepz is not an option; check the spelling: did you "
+                                                   "mean --trainer.max_steps?")
+    top_level = _error("--config", "num_train_epochs: 3\n")
+    assert one_sentence(str(top_level), option_hint(str(top_level), top_level, ())) == (
+        "--num_train_epochs is not an option; did you mean --trainer.max_epochs?")
