@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from lightning_app.command_line import CommandLine
+
 # Subcommands: LightningCLI's four, then the tools (module:function taking the remaining arguments). Listed by
 # `python main.py --help`, which answers without importing torch or Lightning.
 SUBCOMMANDS = {
@@ -44,6 +46,9 @@ def cli_main(args: list[str] | None = None, run: bool = True):
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE.format(rows="\n".join(f"  {name:<10} {text}" for name, (text, _) in SUBCOMMANDS.items())))
         raise SystemExit(0 if argv else 2)
+    line = CommandLine.parse(argv)
+    if line.help_requested and line.subcommand is not None:
+        _print_config_help(line)
     tool = SUBCOMMANDS.get(argv[0], (None, None))[1]
     if tool is not None:
         module, function = tool.split(":")
@@ -51,3 +56,15 @@ def cli_main(args: list[str] | None = None, run: bool = True):
     from lightning_app.lightning_cli import run_lightning_cli
 
     return run_lightning_cli(argv, run, from_sys_argv=args is None)
+
+
+def _print_config_help(line: CommandLine) -> None:
+    """`fit --config X --help`: the options of the classes X chooses, read from their source in well under a second
+    (`config_help`); without a chosen class, or one whose source is not found, LightningCLI's help answers."""
+    from lightning_app.config_help import render
+
+    line.keep_environment(("model", "data", "config"))
+    text = render(line) if line.config_files or {"model", "data"} & set(line.values) else None
+    if text is not None:
+        print(text)
+        raise SystemExit(0)

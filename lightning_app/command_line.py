@@ -1,15 +1,27 @@
-"""What the user typed: the subcommand, `--ckpt_path`, config files, and which settings were set explicitly.
+"""What the user typed, read in one place: the subcommand, `--ckpt_path`, config files, `PL_*` environment variables,
+and which settings were set explicitly. jsonargparse parses the list `arguments()` returns; nothing else in the
+project reads `sys.argv` or `PL_*` variables by hand.
 
-"Explicit" settings (typed as flags after the subcommand, or given as `PL_<SUBCOMMAND>__...` environment variables)
-win over a checkpoint's recorded settings and are never named in the "differs from the run" warning.
+Precedence, lowest first (README "Where a setting comes from"):
+    defaults < --config files < a checkpoint's recorded settings < PL_<SUBCOMMAND>__* variables < typed options
+jsonargparse itself ranks environment variables below every `--config` given on the command line (its parse order is
+defaults, environment, then the arguments in order; pinned by tests/test_setting_precedence.py), while this project
+promises that an environment variable counts as a typed option. So `arguments()` hands each variable to jsonargparse
+as the `--key=value` flag it names, placed after the config files and the checkpoint's settings, and the parser's own
+environment reading stays off.
+
+"Explicit" settings (typed after the subcommand, or given as environment variables) win over a checkpoint's recorded
+settings and are never named in the "differs from the run" warning.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+CONFIG_FLAGS = ("config", "c")
 
 
 @dataclass
@@ -20,55 +32,83 @@ class CommandLine:
     ckpt_path: str | None = None
     config_files: list[str] = field(default_factory=list)
     explicit: set[str] = field(default_factory=set)  # dotted keys, e.g. "data.train_file", "trainer.max_steps"
+    values: dict[str, str | None] = field(default_factory=dict)  # explicit key -> the last value given
+    environment: dict[str, str] = field(default_factory=dict)  # dotted key -> value, from PL_* variables
+    help_requested: bool = False
 
     @classmethod
-    def parse(cls, args: list[str]) -> CommandLine:
+    def parse(cls, args: list[str], environ: Mapping[str, str] | None = None) -> CommandLine:
         line = cls(list(args))
         for index, token in enumerate(args):
             if token in SUBCOMMANDS and line.subcommand is None:
                 line.subcommand, line.subcommand_index = token, index
         for index, token in enumerate(args):
+            line.help_requested |= token in ("-h", "--help")
             key, value = _flag(args, index)
             if key is None:
                 continue
-            if key in ("config", "c"):
+            if key in CONFIG_FLAGS:
                 line.config_files.append(value)
             elif key == "ckpt_path":
                 line.ckpt_path = value
             elif index > line.subcommand_index >= 0:
-                line.explicit.add(key.replace(".init_args.", ".").removesuffix(".init_args"))
-        if line.subcommand is not None:
-            prefix = f"PL_{line.subcommand.upper()}__"
-            line.explicit |= {name[len(prefix):].lower().replace("__", ".") for name in os.environ
-                              if name.startswith(prefix)}
+                line.explicit.add(_dotted(key))
+                line.values[_dotted(key)] = value
+        line._read_environment(os.environ if environ is None else environ)
         return line
+
+    def _read_environment(self, environ: Mapping[str, str]) -> None:
+        # jsonargparse's names: PL_<SUBCOMMAND>__<KEY> under a subcommand, PL_<KEY> without one (run=False)
+        prefix = f"PL_{self.subcommand.upper()}__" if self.subcommand else "PL_"
+        for name in sorted(environ):
+            if name.startswith(prefix) and len(name) > len(prefix):
+                self.environment[name[len(prefix):].lower().replace("__", ".")] = environ[name]
+
+    def keep_environment(self, known_sections: Iterable[str]) -> None:
+        """Forget variables whose first part is not one of the parser's options (without a subcommand, `PL_` also
+        starts Lightning's own variables such as PL_GLOBAL_SEED); the rest count as typed."""
+        known = set(known_sections)
+        self.environment = {key: value for key, value in self.environment.items() if key.split(".")[0] in known}
+        for key, value in self.environment.items():
+            if key in CONFIG_FLAGS:
+                self.config_files.append(value)
+            elif key == "ckpt_path":
+                self.ckpt_path = self.ckpt_path or value  # a typed --ckpt_path wins
+            else:
+                self.explicit.add(_dotted(key))
+                self.values.setdefault(_dotted(key), value)  # a typed option wins
 
     def typed(self, key: str) -> bool:
         """True when `key` (e.g. "data.train_file") or a whole section above it ("data") was set explicitly."""
         parts = key.split(".")
         return any(".".join(parts[:n]) in self.explicit for n in range(1, len(parts) + 1))
 
-    def with_checkpoint(self, ckpt_path: str, settings: list[str]) -> list[str]:
-        """The arguments with `--ckpt_path` resolved and `settings` inserted after the subcommand's config files
-        (so config < checkpoint settings < flags typed after them)."""
-        args, position = [], self.subcommand_index + 1
+    def arguments(self, checkpoint_settings: list[str] = (), ckpt_path: str | None = None) -> list[str]:
+        """The arguments jsonargparse parses, in precedence order: what was typed, with the checkpoint's settings and
+        then the environment's flags inserted after the subcommand's config files; `--ckpt_path` replaced by
+        `ckpt_path` (a resolved `last`/`best`) when given."""
+        environment = [f"--{key}={value}" for key, value in self.environment.items()
+                       if not (ckpt_path and key == "ckpt_path")]
+        position, skip = self.subcommand_index + 1, set()
         for index, token in enumerate(self.args):
             key, _ = _flag(self.args, index)
-            if key in ("config", "c") and index > self.subcommand_index:
+            if key in CONFIG_FLAGS and index > self.subcommand_index:
                 position = index + (1 if "=" in token else 2)
-        skip = set()
-        for index, token in enumerate(self.args):
-            key, _ = _flag(self.args, index)
-            if key == "ckpt_path":
+            if key == "ckpt_path" and ckpt_path:
                 skip |= {index} if "=" in token else {index, index + 1}
-        for index, token in enumerate(self.args):
-            if index == position:
-                args += settings
-            if index not in skip:
-                args.append(token)
-        if position >= len(self.args):
-            args += settings
-        return args + ["--ckpt_path", ckpt_path]
+        inserted = [*checkpoint_settings, *environment]
+        kept = [token for index, token in enumerate(self.args[:position]) if index not in skip]
+        rest = [token for index, token in enumerate(self.args[position:], position) if index not in skip]
+        return kept + inserted + rest + (["--ckpt_path", ckpt_path] if ckpt_path else [])
+
+    def with_checkpoint(self, ckpt_path: str, settings: list[str]) -> list[str]:
+        """`arguments()` with a checkpoint (kept for callers written before `arguments`)."""
+        return self.arguments(settings, ckpt_path)
+
+
+def _dotted(key: str) -> str:
+    """`model.init_args.learning_rate` -> `model.learning_rate`: the two spellings of one setting."""
+    return key.replace(".init_args.", ".").removesuffix(".init_args")
 
 
 def _flag(args: list[str], index: int) -> tuple[str | None, str | None]:

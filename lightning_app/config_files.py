@@ -7,16 +7,13 @@ from pathlib import Path
 from foundation.errors import ConfigError
 
 
-def check_config_files(argv: list[str]) -> None:
-    """Raise one `ConfigError` for a `--config`/`-c` file that is missing, not a file, or not valid YAML."""
+def check_config_files(names: list[str | None]) -> None:
+    """Raise one `ConfigError` for a config file (`CommandLine.config_files`: typed `--config`/`-c`, or
+    `PL_<SUBCOMMAND>__CONFIG`) that is missing, not a file, or not valid YAML."""
     import yaml
 
-    for index, token in enumerate(argv):
-        if token in ("-c", "--config") and index + 1 < len(argv):
-            name = argv[index + 1]
-        elif token.startswith("--config="):
-            name = token.split("=", 1)[1]
-        else:
+    for name in names:
+        if name is None:  # `--config` as the last word: jsonargparse reports the missing value
             continue
         path = Path(name)
         if not path.is_file():

@@ -2,8 +2,9 @@
 describe their run, and one sentence for every mistake (README "Nothing lost, nothing silent").
 
 What it adds to LightningCLI, in the order a run meets it:
-- parsing: a `--ckpt_path` checkpoint's recorded model and data settings become the config (`from_checkpoint`);
-  unknown options get a hint for Hugging Face names (`hf_names`); environment variables `PL_FIT__...` are read;
+- parsing: one jsonargparse parse of what `command_line` collects (config files < a `--ckpt_path` checkpoint's
+  recorded settings (`from_checkpoint`) < `PL_FIT__...` variables < typed options); exact option names, short class
+  names; an unknown option gets "did you mean" (`parser_errors`, `hf_names`);
 - before anything is built: option, hardware and directory checks (`before_instantiate_classes`);
 - before the trainer runs: `foundation.contract.connect(model, data)` and the checkpoint-fits check;
 - the callbacks every run gets, each a config key (`callbacks.always_on`, README table "What every run gets");
@@ -34,43 +35,32 @@ from lightning_app.config_callables import check_sources, config_callables
 from lightning_app.config_files import check_config_files
 from lightning_app.console import quiet_console
 from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
-from lightning_app.hf_names import hint_for
-from lightning_app.parser_errors import one_sentence
+from lightning_app.parser_errors import HintingParser, option_sections, option_strings
 from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
 from lightning_app.trainer_checks import check_before_fit, check_trainer_options, checked_trainer, probe_trainer
-
-
-class HintingParser(LightningArgumentParser):
-    """jsonargparse's parser, reporting a bad option in one sentence (`parser_errors`) with "did you mean
-    --data.batch_size?" for option names from Hugging Face's scripts (`hf_names`)."""
-
-    def error(self, message: str, ex: Exception | None = None):
-        hint = hint_for(message) if _is_unknown_option(message) else None
-        sentence = one_sentence(message, hint) if self.exit_on_error else None
-        if sentence is not None:  # the user's mistake in one line, instead of the usage text and an error tree
-            raise ConfigError(sentence)
-        return super().error(f"{message}\n{hint}" if hint else message, ex)
-
-
-def _is_unknown_option(message: str) -> bool:
-    return any(phrase in message for phrase in ("not accepted", "Unrecognized arguments", "No action for",
-                                                "unrecognized arguments", "does not accept"))
 
 
 class BertCLI(LightningCLI):
     """LightningCLI for this project's models and data modules (module docstring)."""
 
     def __init__(self, args: list[str], run: bool = True, from_sys_argv: bool = False, **kwargs):
-        self.command_line = CommandLine.parse(args)
+        # jsonargparse resolves a bare class name (`--model MaskedLanguageModel`) among the *imported* subclasses of
+        # the base type; with L.LightningModule/L.LightningDataModule as bases ours must be imported first.
+        import data_modules  # noqa: F401
+        import models  # noqa: F401
+
+        self.command_line = CommandLine.parse(args)  # `args` is sys.argv[1:] from main.py (`from_sys_argv`)
         self.checkpoint_state: dict | None = None
         self.differences: list[str] = []
-        env = {"default_env": True}
+        # allow_abbrev: jsonargparse 4.x still expands `--trainer.max_step` to max_steps (deprecated, off in v5.0);
+        # default_env off: `CommandLine.arguments()` passes PL_* variables on, ranked above config files.
+        strict = {"allow_abbrev": False, "default_env": False}
         super().__init__(model_class=L.LightningModule, datamodule_class=L.LightningDataModule,
                          subclass_mode_model=True, subclass_mode_data=True,
                          save_config_callback=app_callbacks.SaveRunConfig, seed_everything_default=42,
                          auto_configure_optimizers=False, parser_class=HintingParser,
-                         parser_kwargs={**env, **{name: env for name in SUBCOMMANDS}},
-                         args=None if from_sys_argv else args, run=run, **kwargs)
+                         parser_kwargs={**strict, **{name: strict for name in SUBCOMMANDS}},
+                         args=args, run=run, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(app_callbacks.NonFiniteLossGuard, "nonfinite_loss")
@@ -78,23 +68,30 @@ class BertCLI(LightningCLI):
 
     # --- parsing --------------------------------------------------------------------------------------------
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        """One jsonargparse parse of `CommandLine.arguments()` (precedence in `command_line`'s docstring); with
+        `--ckpt_path`, the checkpoint's recorded settings join in at their rank."""
         line = self.command_line
+        sub_parser = getattr(self, "_subcommand_parsers", {}).get(line.subcommand, parser)  # run=False: no subcommands
+        line.keep_environment(option_sections(sub_parser))
+        parser.known_options = sub_parser.known_options = option_strings(sub_parser)
+        check_config_files(line.config_files)
         if line.ckpt_path is None or line.subcommand is None or line.ckpt_path == "null":
-            return super().parse_arguments(parser, args)
-        args = line.args
+            self.config = parser.parse_args(line.arguments())
+            return
         configured = None
         if line.config_files or line.typed("model") or line.typed("data"):
-            super().parse_arguments(parser, args)  # what the config files say, to compare with the checkpoint
-            configured = self.config[line.subcommand]
+            # what the config files say, to compare with the checkpoint (printing waits for the full config)
+            first = [token for token in line.arguments() if not token.startswith("--print_config")]
+            configured = parser.parse_args(first)[line.subcommand]
         path = resolve_ckpt_path(line.ckpt_path, configured)
         self.checkpoint_state = load_checkpoint(path)
         settings, self.differences = checkpoint_settings(self.checkpoint_state, path, configured, line)
-        super().parse_arguments(parser, line.with_checkpoint(str(path), settings))
+        self.config = parser.parse_args(line.arguments(settings, str(path)))
 
     def _parse_ckpt_path(self) -> None:
-        """Replaces Lightning's own checkpoint-hyperparameter merge (which would override flags the user typed):
-        `parse_arguments` has already made the checkpoint's settings the config. Pinned by
-        tests/test_extending.py."""
+        """Off: Lightning's own merge of the checkpoint's hyperparameters overrides options the user typed (open
+        Lightning issues #20801, #20310); `parse_arguments` has already made the checkpoint's settings the config, at
+        their rank. Pinned by tests/test_extending.py and tests/test_upstream_ckpt_path_merge.py."""
 
     # --- before anything is built ---------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
@@ -212,7 +209,6 @@ def run_lightning_cli(argv: list[str], run: bool, from_sys_argv: bool = False) -
     """Build and run `BertCLI`; a mistake the user can fix ends the process with one `error:` line (status 2)."""
     quiet_console()
     try:
-        check_config_files(argv)
         return BertCLI(args=argv, run=run, from_sys_argv=from_sys_argv)
     except Exception as error:
         cause = _user_error_in(error)

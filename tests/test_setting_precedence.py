@@ -1,0 +1,97 @@
+"""Where a setting comes from, lowest first: defaults < --config files < a checkpoint's recorded settings <
+PL_<SUBCOMMAND>__* environment variables < options typed on the command line (README "Where a setting comes from").
+One test per boundary, read from `--print_config` (nothing is built), and a pin on jsonargparse's own order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
+from conftest import SHARED_DATA, TINY_BERT
+
+from lightning_app.cli import cli_main
+
+MLM_CONFIG = str(PROJECT_ROOT / "configs" / "custom_mlm.yaml")
+
+
+def _printed(argv: list[str], capsys) -> dict:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        cli_main([*argv, "--print_config"])
+    assert stop.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    """(a tiny masked-LM config with data.batch_size 4, the last.ckpt of a 1-step run of it)."""
+    root = tmp_path_factory.mktemp("precedence")
+    lines = [ln for ln in (SHARED_DATA / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
+    (root / "small.txt").write_text("\n".join(lines) + "\n")
+    config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt")
+    cli_main(["fit", "--config", str(config), "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1"])
+    return config, root / "runs" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def test_a_config_file_beats_the_defaults(capsys):
+    bare = _printed(["fit", "--model", "MaskedLanguageModel", "--data", "CustomTextDataModule"], capsys)
+    configured = _printed(["fit", "--config", MLM_CONFIG], capsys)
+    assert bare["data"]["init_args"]["validation_split_percentage"] == 5.0  # CustomTextDataModule's default
+    assert configured["data"]["init_args"]["validation_split_percentage"] == 20
+
+
+def test_an_environment_variable_beats_a_config_file(capsys, monkeypatch):
+    """The issue's command: PL_FIT__DATA__BATCH_SIZE=3 ... --config configs/custom_mlm.yaml printed batch_size: 8."""
+    monkeypatch.setenv("PL_FIT__DATA__BATCH_SIZE", "3")
+    assert _printed(["fit", "--config", MLM_CONFIG], capsys)["data"]["init_args"]["batch_size"] == 3
+
+
+def test_a_typed_option_beats_an_environment_variable(capsys, monkeypatch):
+    monkeypatch.setenv("PL_FIT__DATA__BATCH_SIZE", "3")
+    printed = _printed(["fit", "--config", MLM_CONFIG, "--data.batch_size", "5"], capsys)
+    assert printed["data"]["init_args"]["batch_size"] == 5
+
+
+def test_a_checkpoint_setting_beats_a_config_file(trained, tmp_path, capsys):
+    config, last = trained
+    settings = yaml.safe_load(config.read_text())
+    settings["data"]["init_args"]["batch_size"] = 7
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(settings))
+    printed = _printed(["validate", "--config", str(other), "--ckpt_path", str(last)], capsys)
+    assert printed["data"]["init_args"]["batch_size"] == 4  # the run's, with a warning naming the difference
+
+
+def test_an_environment_variable_beats_a_checkpoint_setting(trained, capsys, monkeypatch):
+    config, last = trained
+    monkeypatch.setenv("PL_VALIDATE__DATA__BATCH_SIZE", "3")
+    printed = _printed(["validate", "--config", str(config), "--ckpt_path", str(last)], capsys)
+    assert printed["data"]["init_args"]["batch_size"] == 3
+    monkeypatch.delenv("PL_VALIDATE__DATA__BATCH_SIZE")
+    alone = _printed(["validate", "--ckpt_path", str(last)], capsys)  # without the variable: the run's setting
+    assert alone["data"]["init_args"]["batch_size"] == 4
+
+
+def test_a_config_file_given_in_the_environment_is_checked_like_a_typed_one(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("PL_FIT__CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["fit", "--config", MLM_CONFIG])
+    assert stop.value.code == 2
+    assert "missing.yaml does not exist" in capsys.readouterr().err
+
+
+def test_upstream_jsonargparse_ranks_config_files_above_environment_variables(tmp_path, monkeypatch):
+    """Why `command_line.CommandLine.arguments` passes PL_* variables as flags: jsonargparse's own parse order is
+    defaults < environment < command line (a typed --config included). When this fails, jsonargparse ranks the
+    environment higher itself and our translation can go."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(env_prefix="APP", default_env=True)
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_argument("--batch_size", type=int, default=8)
+    (tmp_path / "c.yaml").write_text("batch_size: 7\n")
+    monkeypatch.setenv("APP_BATCH_SIZE", "3")
+    assert parser.parse_args([]).batch_size == 3
+    assert parser.parse_args(["--config", str(tmp_path / "c.yaml")]).batch_size == 7
