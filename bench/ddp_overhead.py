@@ -55,6 +55,12 @@ def run_side(name: str, args, work: Path, data_dir: Path | None) -> dict:
         done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode:
         raise SystemExit(f"the {name} run failed:\n{done.stderr[-3000:]}")
+    from lightning_app.report import read_scalars
+
+    run_dir = next(save_dir.glob("*/version_*"))
+    logged = read_scalars(run_dir)["train/effective_batch_size"][0][1]  # batch x accumulation x processes
+    if logged != args.global_batch:
+        raise SystemExit(f"the {name} run trained with an effective batch of {logged}, not {args.global_batch}")
     return {"samples_per_s": round(steps_per_s(save_dir, args.warmup) * args.global_batch, 2),
             "other_load": load.other_load}
 

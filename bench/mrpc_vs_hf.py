@@ -213,7 +213,7 @@ def main() -> None:
                                             "warmup_ratio", "seeds", "peer_padding", "peer_group_by_length",
                                             "max_steps", "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
-        out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", **recipe,
+        out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", "smoke": args.smoke, **recipe,
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, **compare_over_seeds(args, Path(tmp))}
         print(json.dumps(out), flush=True)
 
