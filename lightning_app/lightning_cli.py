@@ -34,7 +34,13 @@ from lightning_app.console import quiet_console
 from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
 from lightning_app.hf_names import hint_for
 from lightning_app.parser_errors import one_sentence
-from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
+from lightning_app.run_dirs import (
+    check_writable,
+    claim_versions_atomically,
+    evaluation_dir,
+    refuse_to_overwrite,
+    run_of,
+)
 from lightning_app.run_record import RunRecord
 
 
@@ -148,6 +154,7 @@ class BertCLI(LightningCLI):
             trainer.callbacks.remove(trainer.progress_bar_callback)
             extra.append(app_callbacks.RunProgressBar())
         trainer.callbacks.extend(extra)
+        claim_versions_atomically(trainer.loggers)  # concurrent fits into one root get distinct version_N
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import errno
 import multiprocessing
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_bad_input, write_tiny_mlm_config
 
 from data_modules.caching import MANIFEST, cached_rows, entry_problem
 from foundation.errors import ConfigError
@@ -119,6 +121,27 @@ def test_a_full_disk_stops_with_one_sentence_and_no_partial_entry(tmp_path, monk
     assert str(error.value).startswith(f"--data.cache_dir: writing {tmp_path}/rows-")
     assert "failed (No space left on device); free space on that disk" in str(error.value)
     assert list(tmp_path.iterdir()) == []  # no partial entry, no lock file
+
+
+def test_a_full_disk_while_caching_a_fit_s_data_is_one_sentence(tmp_path, tiny_bert, small_text, monkeypatch, capsys,
+                                                                  bad_input_table):
+    from datasets.arrow_writer import ArrowWriter
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text)
+    corpus = tmp_path / "inputs" / "new.txt"  # text no earlier test cached
+    corpus.parent.mkdir()
+    corpus.write_text(small_text.read_text() + "A line only this test tokenizes.\n")
+    argv = ["fit", "--config", str(config), "--data.train_file", str(corpus)]
+    monkeypatch.setattr(ArrowWriter, "write", disk_full)
+    message = run_bad_input(capsys, argv, tmp_path)  # also: nothing written, no partial entry in the cache
+    assert "--data.cache_dir: writing $LBT_CACHE_DIR/mlm-" in message.replace(os.environ["LBT_CACHE_DIR"],
+                                                                               "$LBT_CACHE_DIR")
+    assert "failed (No space left on device)" in message
+    argv[2] = "custom_mlm.yaml"
+    bad_input_table.record("full disk while caching the tokenized data", argv, message)
 
 
 def _dead_pid() -> int:
