@@ -1,23 +1,37 @@
-"""The on-disk cache of tokenized data: keyed by content, written atomically, read memory-mapped.
+"""The on-disk cache of tokenized data: keyed by content, written atomically, checked on load, read memory-mapped.
 
 A cache entry's key holds the input files' content hashes, the tokenizer's fingerprint and every option that
 changes the output, so an edited file or a new option never reuses a stale entry. Entries are written into a
-private temporary directory and renamed into place: a crash, Ctrl-C or a tokenization error leaves nothing a later
-run would trust (the temporary directory is removed on errors, and left-overs of killed processes are cleaned).
+private temporary directory and renamed into place under a lock on `<entry>.lock`: a crash, Ctrl-C or a
+tokenization error leaves nothing a later run would trust (the temporary directory is removed on errors, and
+left-overs of killed processes are removed by the next run that opens the cache), and runs started at once write
+one entry, not two halves of one. Each entry records the size and SHA-256 of its files (`manifest.json`); an entry
+that no longer matches (cut short by a full disk, overwritten) is removed and rebuilt with one warning.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from lightning.pytorch.utilities import rank_zero_warn
+
 from foundation.errors import ConfigError
+from foundation.leftovers import remove_leftovers
 
 WRITER_BATCH = 1_000  # rows per Arrow record batch: bounded memory while writing
+MANIFEST = "manifest.json"  # {"files": {name: {"size": bytes, "sha256": hex}}}: what the entry should contain
+PARTIAL = re.compile(r".+\.partial(?P<pid>\d+)")  # `<entry>.partial<pid>`, see save_directory_atomically
+# errors of the cache's own disk (not of reading the user's input files, which their own checks report)
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 def default_cache_dir() -> Path:
@@ -55,7 +69,8 @@ def key_digest(key: dict) -> str:
 
 def cached_rows(cache_dir: Path, key: dict, rows: Callable[[], Iterable[dict]], empty_message: str,
                 features=None):
-    """The memory-mapped Arrow dataset for `key`, written row by row from `rows()` on the first call.
+    """The memory-mapped Arrow dataset for `key`, written row by row from `rows()` when the entry is missing or
+    damaged.
 
     Args:
         cache_dir: the cache root.
@@ -68,7 +83,7 @@ def cached_rows(cache_dir: Path, key: dict, rows: Callable[[], Iterable[dict]], 
     from datasets.arrow_writer import ArrowWriter
 
     target = cache_dir / f"{key.get('kind', 'rows')}-{key_digest(key)}"
-    if not (target / "data.arrow").is_file():
+    if entry_problem(target) is not None:
         def write(directory: str) -> None:
             with ArrowWriter(path=str(Path(directory) / "data.arrow"), features=features,
                              writer_batch_size=WRITER_BATCH) as out:
@@ -82,25 +97,87 @@ def cached_rows(cache_dir: Path, key: dict, rows: Callable[[], Iterable[dict]], 
     return Dataset.from_file(str(target / "data.arrow"))  # memory-mapped: pages are read on demand
 
 
+def entry_problem(target: Path) -> str | None:
+    """What is wrong with the cache entry `target` ("missing", a file of the wrong size or content), or None."""
+    try:
+        recorded = json.loads((target / MANIFEST).read_text())["files"]
+    except FileNotFoundError:
+        return "missing" if not target.exists() else f"no {MANIFEST}: cut short, or written by an older release"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its {MANIFEST} is unreadable"
+    for name, expected in recorded.items():
+        path = target / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected.get("size"):
+            return f"{name} has {path.stat().st_size:,} bytes, {expected.get('size'):,} were written"
+        if _sha256(path) != expected.get("sha256"):
+            return f"{name} is not what was written (SHA-256 differs)"
+    return None
+
+
 def save_directory_atomically(target: Path, save: Callable[[str], object]) -> None:
-    """`save(path)` into a private temporary directory, then rename it to `target`.
+    """`save(path)` into a private temporary directory, record its files in `manifest.json`, then rename it to
+    `target`, all under `target`'s lock; skipped when `target` is intact (another process finished it first).
 
     On any error (or Ctrl-C) the temporary directory is removed, so no half-written entry is ever left for a later
-    run to trust; temporary directories of processes that no longer exist are removed first.
+    run to trust; a full disk stops with one sentence. A damaged `target` is removed first, with one warning.
     """
     _check_writable(target.parent)
-    _remove_orphans(target)
-    partial = target.with_name(f"{target.name}.partial{os.getpid()}")
-    partial.mkdir(parents=True, exist_ok=True)
-    try:
-        save(str(partial))
-        if target.exists():  # another process (a DDP rank) finished first; its copy is identical
-            shutil.rmtree(partial)
-        else:
+    remove_leftovers(target.parent, PARTIAL)
+    with _locked(target):
+        problem = entry_problem(target)
+        if problem is None:
+            return
+        if problem != "missing":
+            rank_zero_warn(f"The cache entry {target} is damaged ({problem}); removing it and building it again.")
+            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+        partial = target.with_name(f"{target.name}.partial{os.getpid()}")
+        shutil.rmtree(partial, ignore_errors=True)  # our own, from an earlier attempt in this process
+        try:
+            partial.mkdir(parents=True)
+            save(str(partial))
+            _write_manifest(partial)
             partial.replace(target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+        except BaseException as error:
+            shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
+                raise ConfigError(f"--data.cache_dir: writing {target} failed ({error.strerror}); free space on "
+                                  "that disk, or pass another directory with --data.cache_dir or set "
+                                  "$LBT_CACHE_DIR.") from None
+            raise
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """An exclusive `fcntl.flock` on `<target>.lock` (released by the kernel if the process dies), removed again
+    by its holder: a waiter that then gets the lock of a removed file retries on the new one."""
+    lock = target.with_name(f"{target.name}.lock")
+    while True:
+        handle = open(lock, "a")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            if os.path.samestat(os.fstat(handle.fileno()), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        handle.close()  # releases the lock
+
+
+def _write_manifest(directory: Path) -> None:
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    record = {str(p.relative_to(directory)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    (directory / MANIFEST).write_text(json.dumps({"files": record}, indent=1))
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _check_writable(directory: Path) -> None:
@@ -114,20 +191,3 @@ def _check_writable(directory: Path) -> None:
         what = f"{file} is a file, not a directory" if file else f"{directory} is not writable ({error.strerror})"
         raise ConfigError(f"--data.cache_dir: {what}; pass a writable directory with --data.cache_dir or set "
                           "$LBT_CACHE_DIR.") from error
-
-
-def _remove_orphans(target: Path) -> None:
-    for leftover in target.parent.glob(f"{target.name}.partial*"):
-        pid = leftover.name.rsplit(".partial", 1)[-1]
-        if pid.isdigit() and not _process_exists(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

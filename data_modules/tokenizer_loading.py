@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lightning.pytorch.utilities import rank_zero_info
 
-from data_modules.caching import save_directory_atomically
+from data_modules.caching import entry_problem, save_directory_atomically
 from foundation.errors import ConfigError
 from foundation.hub import resolve_pretrained
 
@@ -36,7 +36,7 @@ def saved_or_trained_tokenizer(directory: Path, train: Callable[[], object], des
     """
     from transformers import AutoTokenizer
 
-    if not (directory / "tokenizer.json").is_file():
+    if entry_problem(directory) is not None:  # missing, or damaged (then rebuilt with a warning)
         tokenizer = train()
         save_directory_atomically(directory, tokenizer.save_pretrained)
         rank_zero_info(f"Trained {description} with {len(tokenizer):,} tokens; saved in {directory}")

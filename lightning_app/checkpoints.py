@@ -4,6 +4,11 @@ A `.ckpt` is a pickle, and unpickling can run code. Every checkpoint this projec
 `load_checkpoint`, which uses `torch.load(weights_only=True)`: tensors and plain data only. Our own checkpoints
 need nothing else (tests/test_checkpoint_safety.py loads a real one that way), so the allow-list of extra types is
 empty; a checkpoint that needs any other Python object is refused with one sentence, without running it.
+
+A checkpoint written by an older Lightning release (renamed loop-state keys, ...) is upgraded in memory by
+Lightning's own migration, as its Trainer does on resume, so that everything reading it here sees one layout.
+Lightning's `pl_legacy_patch` is not needed: it redirects classes for the full unpickler, which
+`weights_only=True` never runs (legacy pickled classes are refused above like any other object).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import pickle
 import re
 from pathlib import Path
 
+import lightning
 import torch
+from lightning.pytorch.utilities.migration import migrate_checkpoint
 
 from foundation.errors import ConfigError
 
@@ -42,7 +49,20 @@ def load_checkpoint(path: str | Path, option: str = "--ckpt_path", mmap: bool = 
     if not isinstance(state, dict) or "state_dict" not in state:
         raise ConfigError(f"{option} {path} is not a Lightning checkpoint (no state_dict); pass a .ckpt file written "
                           "by this project's `fit`.")
-    return state
+    return _migrated(state, path, option)
+
+
+def _migrated(state: dict, path: Path, option: str) -> dict:
+    """`state` upgraded to this Lightning release's layout; one sentence naming both versions when it cannot be."""
+    saved = state.get("pytorch-lightning_version")
+    if saved is None:  # not written by a Trainer (e.g. a hand-made dict): nothing to migrate
+        return state
+    try:
+        return migrate_checkpoint(state)[0]
+    except Exception as error:  # a migration step found keys it did not expect, or a version it cannot parse
+        raise ConfigError(f"{option} {path} was written by Lightning {saved} and cannot be migrated to this "
+                          f"Lightning {lightning.__version__} ({type(error).__name__}: {str(error)[:80]}); pass the "
+                          f"file as Lightning {saved} wrote it, or a checkpoint from this release's `fit`.") from None
 
 
 def _torch_load(path: Path, mmap: bool) -> object:

@@ -36,7 +36,13 @@ from lightning_app.config_files import check_config_files
 from lightning_app.console import quiet_console
 from lightning_app.from_checkpoint import checkpoint_settings, resolve_ckpt_path
 from lightning_app.parser_errors import HintingParser, option_sections, option_strings
-from lightning_app.run_dirs import check_writable, evaluation_dir, refuse_to_overwrite, run_of
+from lightning_app.run_dirs import (
+    check_writable,
+    claim_versions_atomically,
+    evaluation_dir,
+    refuse_to_overwrite,
+    run_of,
+)
 from lightning_app.trainer_checks import check_before_fit, check_trainer_options, checked_trainer, probe_trainer
 
 
@@ -151,6 +157,7 @@ class BertCLI(LightningCLI):
                 checkpoint.save_last = False  # (pinned by tests/test_writes_nothing_unasked.py)
         trainer.callbacks = [app_callbacks.RunModelSummary(c._max_depth) if type(c) in (ModelSummary, RichModelSummary)
                              else c for c in trainer.callbacks]  # Lightning's summary prints `Total FLOPs: 0`
+        claim_versions_atomically(trainer.loggers)  # concurrent fits into one root get distinct version_N
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer

@@ -1,5 +1,5 @@
-"""Run directories: find a run's checkpoints from `--ckpt_path last|best`, never overwrite a run, and put
-evaluation results into the run that produced the checkpoint.
+"""Run directories: find a run's checkpoints from `--ckpt_path last|best`, never overwrite a run (not even one
+started at the same moment), and put evaluation results into the run that produced the checkpoint.
 
 Lightning resolves "last"/"best" only inside the process that trained. Here a new process looks in the newest
 `<save_dir>/<name>/version_*/checkpoints/` of the configured TensorBoard logger; a resumed `fit` continues logging
@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import re
 import tempfile
+from itertools import takewhile
 from pathlib import Path
+
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from foundation.errors import ConfigError
 from lightning_app.checkpoints import load_checkpoint
@@ -23,6 +27,61 @@ def versions(run_root: Path) -> list[Path]:
     """`version_N` directories under `run_root`, oldest first."""
     found = [p for p in run_root.glob("version_*") if _VERSION.fullmatch(p.name)]
     return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+
+def claim_version(run_root: Path) -> int:
+    """The number of a new `version_N` directory under `run_root`, created here by an exclusive `mkdir`: when
+    another process creates the same one first, the next number is tried, so runs started at once never share one."""
+    run_root.mkdir(parents=True, exist_ok=True)
+    existing = versions(run_root)
+    number = int(existing[-1].name.split("_")[1]) + 1 if existing else 0
+    while True:
+        try:
+            (run_root / f"version_{number}").mkdir()
+            return number
+        except FileExistsError:
+            number += 1
+
+
+def claim_versions_atomically(loggers) -> None:
+    """Make each TensorBoardLogger without a fixed version claim it with `claim_version` when it first needs it.
+
+    Lightning's `_get_next_version` lists the directories and picks the next number, and creates the directory only
+    only after the data is prepared: two fits started at once both chose `version_0` (issue #22). The private method
+    is replaced on the instance; tests/test_concurrent_runs.py fails if Lightning stops calling it. The directory
+    now exists from that first question (the profiler's set-up); `release_unused_claims` removes it again if the
+    run stops before writing into it."""
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger) and logger._version is None and "://" not in str(logger.root_dir):
+            logger._get_next_version = _claiming(logger)
+
+
+def _claiming(logger: TensorBoardLogger):
+    listed = logger._get_next_version
+
+    def claimed() -> int:
+        if rank_zero_only.rank != 0:  # other ranks get rank 0's directory through Lightning's broadcasts
+            return listed()
+        root = Path(logger.root_dir)
+        missing = list(takewhile(lambda p: not p.exists(), (root, *root.parents)))
+        number = claim_version(root)
+        claimed.created = [root / f"version_{number}", *missing]  # deepest first
+        return number
+
+    claimed.created = []
+    return claimed
+
+
+def release_unused_claims(loggers) -> None:
+    """Remove the version directory claimed above, and the folders made for it, when the run stopped before writing
+    anything there (Lightning asks for the version before the data is prepared, so a bad input fails after the
+    claim): a run that failed on bad input leaves nothing behind. A directory someone wrote into is kept."""
+    for logger in loggers:
+        for directory in getattr(logger.__dict__.get("_get_next_version"), "created", ()):
+            try:
+                directory.rmdir()
+            except OSError:  # not empty: this run's files, or another run's version
+                break
 
 
 def find_checkpoint(run_root: Path, which: str, flat: bool = False) -> Path:

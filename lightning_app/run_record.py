@@ -14,7 +14,7 @@ from pathlib import Path
 
 import lightning as L
 
-from data_modules.caching import default_cache_dir, save_directory_atomically
+from data_modules.caching import default_cache_dir, entry_problem, save_directory_atomically
 
 FORMAT = 1
 
@@ -33,7 +33,7 @@ def recorded_tokenizer_dir(state: dict, cache_dir: Path | None = None) -> Path |
         return None
     digest = hashlib.sha256(b"".join(name.encode() + content for name, content in sorted(files.items())))
     target = (cache_dir or default_cache_dir()) / f"tokenizer-from-checkpoint-{digest.hexdigest()[:16]}"
-    if not target.is_dir():
+    if entry_problem(target) is not None:  # missing, or damaged (then rebuilt with a warning)
         def write(directory: str) -> None:
             for name, content in files.items():
                 (Path(directory) / Path(name).name).write_bytes(content)  # names only: never a path outside
