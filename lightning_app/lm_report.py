@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, help="JSON file to write")
     args = parser.parse_args(argv)
     try:
+        if args.output is not None and (args.output.exists() or args.output.is_symlink()):
+            raise ConfigError(f"--output {args.output} already exists; lm-report never replaces a file: pass a new "
+                              "file name.")
         if args.command == "bce-table":
             print(bce_table(args.run_dir, args.other_run_dir))
             return
