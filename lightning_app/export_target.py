@@ -85,6 +85,7 @@ def write_export(output_dir: Path, write: Callable[[Path], None]) -> Path:
     partial = output_dir.with_name(f".{output_dir.name}.partial-{os.getpid()}")
     replaced = output_dir.with_name(f".{output_dir.name}.replaced-{os.getpid()}")
     moved_aside = False
+    _remove_dead_partials(output_dir)
     try:
         write(partial)
         files = sorted(p.name for p in partial.iterdir())
@@ -107,3 +108,21 @@ def write_export(output_dir: Path, write: Callable[[Path], None]) -> Path:
         if replaced.is_dir() and not replaced.is_symlink():
             shutil.rmtree(replaced)
     return output_dir
+
+
+def _remove_dead_partials(output_dir: Path) -> None:
+    """Half-written exports into `output_dir` left by a killed export (its process is gone): never anything else."""
+    for leftover in output_dir.parent.glob(f".{output_dir.name}.partial-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not leftover.is_symlink() and leftover.is_dir() and not _process_exists(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import subprocess
 from collections import namedtuple
 from pathlib import Path
 
@@ -144,3 +145,14 @@ def test_a_failed_write_keeps_the_earlier_export_and_says_so(tmp_path, trained, 
     assert "No space left on device" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]
+
+
+def test_a_half_written_export_of_a_killed_export_is_removed_and_nothing_else(tmp_path, trained):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its process id no longer runs, like that of an export killed half-way
+    for folder in (tmp_path / f".exported.partial-{gone.pid}", tmp_path / ".other.partial-1"):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    cli_main(["export", "--ckpt_path", str(trained / RUN / "checkpoints" / "last.ckpt"), "--output_dir",
+              str(tmp_path / "exported")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.partial-1", "exported"]
