@@ -1,66 +1,140 @@
-"""`python main.py export`: a checkpoint as a plain Hugging Face directory (network, config, tokenizer).
+"""`python main.py export`: a checkpoint as a plain Hugging Face directory (network, config, tokenizer, model card).
 
     python main.py export --ckpt_path runs/custom_mlm/version_0/checkpoints/last.ckpt --output_dir exports/mlm
+    python main.py export --config configs/custom_mlm.yaml --ckpt_path best --output_dir exports/mlm
 
-The result loads anywhere without this project: masked LM -> `pipeline("fill-mask")`, MRPC classifier ->
-`pipeline("text-classification")` (labels `not_equivalent`/`equivalent`, sentence pairs), causal LM ->
-`pipeline("text-generation")` (stops at the end token). A trained tokenizer travels with the checkpoint.
+The result loads anywhere without this project, with transformers 4.48 or newer: masked LM ->
+`pipeline("fill-mask")`, MRPC classifier -> `pipeline("text-classification")` (labels `not_equivalent`/`equivalent`,
+sentence pairs), causal LM -> `pipeline("text-generation")` (stops at the end token). A trained tokenizer travels
+with the checkpoint. `README.md` is a model card: task, base model, data files, metrics with their split, the export
+command and the commit. `--overwrite true` replaces only an earlier export (see lightning_app/export_target.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import json
+import logging
+import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from foundation.errors import ConfigError
 from lightning_app.checkpoints import load_checkpoint
-from lightning_app.run_dirs import check_writable
+from lightning_app.export_target import check_output_dir, write_export
+from lightning_app.model_card import is_local_path, model_card
 from models.building import quiet_transformers
 
+# Keys transformers writes into tokenizer_config.json that describe how *this* machine loaded the files, not the
+# tokenizer: an export carrying `local_files_only: true` would keep a downloader from ever fetching anything.
+MACHINE_LOCAL_KEYS = ("local_files_only", "is_local", "cache_dir", "_commit_hash", "token", "use_auth_token")
+# transformers 5 names a plain tokenizer.json tokenizer `TokenizersBackend`; 4.x knows the same class only as
+# `PreTrainedTokenizerFast` (measured: 4.48 raises "Tokenizer class TokenizersBackend does not exist"), and 5.x still
+# accepts the old name, so the export writes it (tests/test_export_loads_in_old_and_new_transformers.py).
+PORTABLE_TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 
-def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: bool = False) -> Path:
-    """Write the checkpoint's network and tokenizer into `output_dir` with `save_pretrained`; returns it."""
+
+def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: bool = False,
+                      command: str | None = None) -> Path:
+    """Write the checkpoint's network, tokenizer and model card into `output_dir`; returns it."""
     from lightning_app.rebuild import rebuild
 
-    ckpt_path, output_dir = Path(ckpt_path), Path(output_dir)
-    _check_output_dir(output_dir, overwrite)
+    ckpt_path = Path(ckpt_path)
+    check_output_dir(output_dir, ckpt_path, overwrite)
     state = load_checkpoint(ckpt_path, mmap=False)
-    model, _, facts = rebuild(state, ckpt_path)
-    partial = output_dir.with_name(f".{output_dir.name}.partial-{os.getpid()}")
-    try:
+    with quiet_training_messages(), quiet_transformers():
+        model, _, facts = rebuild(state, ckpt_path)
+    command = command or shlex.join(["python", "main.py", "export", "--ckpt_path", str(ckpt_path), "--output_dir",
+                                     str(output_dir)] + (["--overwrite", "true"] if overwrite else []))
+
+    def write(directory: Path) -> None:
         with quiet_transformers():
-            model.export_pretrained(partial, facts.tokenizer)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        partial.replace(output_dir)
+            model.export_pretrained(directory, facts.tokenizer)
+        for name in ("tokenizer_config.json", "config.json", "generation_config.json", "special_tokens_map.json"):
+            if (directory / name).is_file():
+                portable_json(directory / name)
+        card = model_card(model.model, state, ckpt_path, command)
+        (directory / "README.md").write_text(card, encoding="utf-8")
+
+    return write_export(Path(output_dir), write)
+
+
+def portable_json(path: Path) -> None:
+    """Drop machine-local keys and local paths from a saved config, and use tokenizer class names 4.x knows."""
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    kept = {key: value for key, value in settings.items()
+            if key not in MACHINE_LOCAL_KEYS and not is_local_path(value)}
+    if kept.get("tokenizer_class") in PORTABLE_TOKENIZER_CLASSES:
+        kept["tokenizer_class"] = PORTABLE_TOKENIZER_CLASSES[kept["tokenizer_class"]]
+    path.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@contextmanager
+def quiet_training_messages() -> Iterator[None]:
+    """Rebuilding the model repeats what its construction told the user at training time ("a fresh MLM head was
+    initialised"); export shows only what it wrote."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "lightning_fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return output_dir
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
-def _check_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ConfigError(f"--output_dir {output_dir} is a file; pass a directory path (it is created).")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise ConfigError(f"--output_dir {output_dir} is not empty; pass a new directory, or --overwrite true to "
-                          "replace its contents.")
-    check_writable(output_dir.parent, "--output_dir")
+def resolve_checkpoint(ckpt_path: str, config_files: list[str], options: list[str]) -> Path:
+    """The file `--ckpt_path` names: `last`/`best` resolved exactly as `validate --config ... --ckpt_path` does."""
+    from lightning_app.from_checkpoint import resolve_ckpt_path
+
+    if not config_files:
+        if options:
+            raise ConfigError(f"{options[0]} is not an option of export without --config; pass --config with the "
+                              "run's config, or the path of a .ckpt file.")
+        return resolve_ckpt_path(ckpt_path, None)
+    from lightning_app.lightning_cli import BertCLI
+
+    class _Found(Exception):
+        pass
+
+    class CheckpointFinder(BertCLI):
+        def parse_arguments(self, parser, args) -> None:
+            super().parse_arguments(parser, args)  # resolves --ckpt_path (and refuses another task's checkpoint)
+            raise _Found(self.config["validate"]["ckpt_path"])
+
+    configs = [token for name in config_files for token in ("--config", name)]
+    try:
+        CheckpointFinder(["validate", *configs, "--ckpt_path", ckpt_path, *options])
+    except _Found as found:
+        return Path(str(found))
+    raise ConfigError(f"--ckpt_path {ckpt_path}: no checkpoint found; pass the path of a .ckpt file.")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="main.py export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt_path", required=True, help="checkpoint to export (the checkpoint alone is enough)")
+    parser.add_argument("--config", "-c", action="append", default=[],
+                        help="the run's config (or the shipped one it started from): finds `last`/`best`; other "
+                             "`--trainer...` options after it are read as `validate` reads them")
+    parser.add_argument("--ckpt_path", required=True, help="a .ckpt file, or last/best of the config's newest run")
     parser.add_argument("--output_dir", required=True, help="new (or empty) directory for the Hugging Face files")
     parser.add_argument("--overwrite", default="false", choices=["true", "false"],
-                        help="replace a non-empty output directory")
-    args = parser.parse_args(argv)
+                        help="replace an earlier export in --output_dir (never any other directory)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, options = parser.parse_known_args(argv)
     try:
-        path = export_checkpoint(args.ckpt_path, args.output_dir, args.overwrite == "true")
+        from lightning_app.config_files import check_config_files
+        from lightning_app.console import quiet_console
+
+        quiet_console()
+        check_config_files([token for name in args.config for token in ("--config", name)])
+        ckpt_path = resolve_checkpoint(args.ckpt_path, args.config, options)
+        path = export_checkpoint(ckpt_path, args.output_dir, args.overwrite == "true",
+                                 shlex.join(["python", "main.py", "export", *argv]))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    print(f"Wrote {path}")
+    print(f"Wrote {path} from {ckpt_path} (model card: README.md)")

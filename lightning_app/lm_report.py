@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> dict | list:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
+        if args.output is not None and (args.output.exists() or args.output.is_symlink()):
+            raise ConfigError(f"--output {args.output} already exists; lm-report never replaces a file: pass a new "
+                              "file name.")
         result = run(args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

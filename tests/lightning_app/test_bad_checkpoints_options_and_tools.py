@@ -268,7 +268,7 @@ FILES = {
     "export into a non-empty directory": Case(
         lambda u: ["export", "--ckpt_path", u.checkpoint("mlm"), "--output_dir",
                    str(Path(u.file("exported/notes.txt", "keep me\n")).parent)],
-        ["--output_dir", "exported is not empty", "--overwrite true"]),
+        ["--output_dir", "exported is not empty", "not written by export", "pass a new directory"]),
     "report on the folder above the runs": Case(lambda u: ["report", _folder(u, "runs/custom_mlm/version_0", 1)],
                                                       ["holds no TensorBoard event files"]),
     "report on a file": Case(lambda u: ["report", str(u.small_text)], ["small.txt is a file"]),
@@ -292,9 +292,9 @@ def test_bad_input(case, tmp_path, tiny_bert, small_text, shared_data, monkeypat
     bad_input_table.record(case, inputs.command(argv), message)
 
 
-def test_export_overwrite_true_replaces_a_non_empty_directory(tmp_path, checkpoints):
+def test_export_overwrite_true_replaces_an_earlier_export_only(tmp_path, checkpoints):
     target = tmp_path / "exported"
-    target.mkdir()
-    (target / "notes.txt").write_text("old\n")
+    cli_main(["export", "--ckpt_path", str(checkpoints["mlm"]), "--output_dir", str(target)])
+    (target / "config.json").write_text("{}")
     cli_main(["export", "--ckpt_path", str(checkpoints["mlm"]), "--output_dir", str(target), "--overwrite", "true"])
-    assert (target / "config.json").is_file() and not (target / "notes.txt").exists()
+    assert (target / "config.json").read_text() != "{}" and (target / "model.safetensors").is_file()

@@ -139,18 +139,21 @@ def test_4_export_causal_lm_generates(tmp_path, shared_data):
     assert text.startswith(prompt) and len(text) > len(prompt)
 
 
-def test_4_export_refuses_a_non_empty_directory_unless_overwrite(tmp_path, tiny_bert, small_text, capsys):
+def test_4_export_refuses_a_non_empty_directory_and_overwrites_only_an_export(tmp_path, tiny_bert, small_text, capsys):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=2)
     cli_main(["fit", "--config", str(config)])
     last = _run_dir(tmp_path / "runs") / "checkpoints" / "last.ckpt"
     target = tmp_path / "hf"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
-    with pytest.raises(SystemExit):
-        cli_main(["export", "--ckpt_path", str(last), "--output_dir", str(target)])
-    assert "is not empty" in capsys.readouterr().err and (target / "notes.txt").read_text() == "mine"
+    for overwrite in ([], ["--overwrite", "true"]):  # --overwrite replaces only an earlier export
+        with pytest.raises(SystemExit):
+            cli_main(["export", "--ckpt_path", str(last), "--output_dir", str(target), *overwrite])
+        assert "is not empty" in capsys.readouterr().err and (target / "notes.txt").read_text() == "mine"
+    (target / "notes.txt").unlink()
+    cli_main(["export", "--ckpt_path", str(last), "--output_dir", str(target)])
     cli_main(["export", "--ckpt_path", str(last), "--output_dir", str(target), "--overwrite", "true"])
-    assert (target / "config.json").exists() and not (target / "notes.txt").exists()
+    assert (target / "config.json").exists()
 
 
 def test_6_a_fit_and_three_evaluations_leave_one_run_directory(tmp_path, tiny_bert, small_text):
