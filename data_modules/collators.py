@@ -1,6 +1,7 @@
 """Batch assembly: dynamic padding and exact-count MLM masking.
 
-Masking rule (documented, tested in tests/test_masking.py). For each sequence with `m` maskable tokens
+Masking rule (documented, tested in tests/data_modules/test_masking_counts.py). For each sequence with `m` maskable
+tokens
 (everything except special tokens and padding):
   * `n = round_half_up(p * m)` positions are selected, at least 1 when `m > 0` (short lines would otherwise
     often get no prediction target at all);

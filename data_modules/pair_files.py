@@ -3,7 +3,7 @@
 
 The MSR/GLUE files start with a UTF-8 byte-order mark and their sentences contain bare `"` characters, so a CSV
 reader with quoting on merges rows (pandas' default loses ~10% of train). TSVs are split on tabs and nothing else:
-3,668 train / 408 dev rows, checked in tests/test_mrpc.py.
+3,668 train / 408 dev rows, checked in tests/data_modules/test_mrpc_pairs_and_metrics.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 A `.ckpt` is a pickle, and unpickling can run code. Every checkpoint this project reads goes through
 `load_checkpoint`, which uses `torch.load(weights_only=True)`: tensors and plain data only. Our own checkpoints
-need nothing else (tests/test_checkpoint_safety.py loads a real one that way), so the allow-list of extra types is
+need nothing else (tests/lightning_app/test_safe_checkpoint_loading.py loads a real one that way), so the allow-list
+of extra types is
 empty; a checkpoint that needs any other Python object is refused with one sentence, without running it.
 
 A checkpoint written by an older Lightning release (renamed loop-state keys, ...) is upgraded in memory by

@@ -5,7 +5,8 @@ project reads `sys.argv` or `PL_*` variables by hand.
 Precedence, lowest first (README "Where a setting comes from"):
     defaults < --config files < a checkpoint's recorded settings < PL_<SUBCOMMAND>__* variables < typed options
 jsonargparse itself ranks environment variables below every `--config` given on the command line (its parse order is
-defaults, environment, then the arguments in order; pinned by tests/test_setting_precedence.py), while this project
+defaults, environment, then the arguments in order; pinned by tests/lightning_app/test_setting_precedence.py), while
+this project
 promises that an environment variable counts as a typed option. So `arguments()` hands each variable to jsonargparse
 as the `--key=value` flag it names, placed after the config files and the checkpoint's settings, and the parser's own
 environment reading stays off.

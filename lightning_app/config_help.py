@@ -5,7 +5,8 @@ Measured reason for not asking jsonargparse: LightningCLI's help must import Lig
 takes 6.7 s on the project machine, `fit --help` 9.5 s) and lists a subclass-mode section as two `--model.help CLASS`
 lines. So the options are read from the classes' source with `ast`, the way jsonargparse reads a signature: the
 constructor's parameters, the parent's too when `**kwargs` is passed on, and the `Args:` entries of the docstrings.
-tests/test_config_help.py checks that they are exactly the options jsonargparse builds, for every shipped config.
+tests/lightning_app/test_config_help.py checks that they are exactly the options jsonargparse builds, for every
+shipped config.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from models.building import quiet_transformers
 MACHINE_LOCAL_KEYS = ("local_files_only", "is_local", "cache_dir", "_commit_hash", "token", "use_auth_token")
 # transformers 5 names a plain tokenizer.json tokenizer `TokenizersBackend`; 4.x knows the same class only as
 # `PreTrainedTokenizerFast` (measured: 4.48 raises "Tokenizer class TokenizersBackend does not exist"), and 5.x still
-# accepts the old name, so the export writes it (tests/test_export_loads_in_old_and_new_transformers.py).
+# accepts the old name, so the export writes it (tests/lightning_app/test_export_loads_in_old_and_new_transformers.py).
 PORTABLE_TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 
 

@@ -97,7 +97,8 @@ class BertCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         """Off: Lightning's own merge of the checkpoint's hyperparameters overrides options the user typed (open
         Lightning issues #20801, #20310); `parse_arguments` has already made the checkpoint's settings the config, at
-        their rank. Pinned by tests/test_extending.py and tests/test_upstream_ckpt_path_merge.py."""
+        their rank. Pinned by tests/end_to_end/test_extending_the_project.py and
+        tests/lightning_app/test_upstream_ckpt_path_merge.py."""
 
     # --- before anything is built ---------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
@@ -154,7 +155,7 @@ class BertCLI(LightningCLI):
         trainer = checked_trainer(partial(super().instantiate_trainer, **kwargs), config.trainer)
         if trainer.fast_dev_run:  # Lightning 2.6's ModelCheckpoint.on_train_end writes save_last even under
             for checkpoint in trainer.checkpoint_callbacks:  # fast_dev_run, which "disables checkpointing"
-                checkpoint.save_last = False  # (pinned by tests/test_writes_nothing_unasked.py)
+                checkpoint.save_last = False  # (pinned by tests/end_to_end/test_writes_nothing_unasked.py)
         trainer.callbacks = [app_callbacks.RunModelSummary(c._max_depth) if type(c) in (ModelSummary, RichModelSummary)
                              else c for c in trainer.callbacks]  # Lightning's summary prints `Total FLOPs: 0`
         claim_versions_atomically(trainer.loggers)  # concurrent fits into one root get distinct version_N

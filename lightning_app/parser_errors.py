@@ -6,7 +6,8 @@ raises jsonargparse's `NSKeyError` (a `KeyError`) at the bottom of the exception
 option no parser knows only in words (`error("unrecognized arguments: ...")`). Which option, class and
 value an error concerns exists only in its text, so every pattern read from jsonargparse's or argparse's wording is
 in `PATTERNS`, each with a test that triggers the real message from the installed versions
-(tests/test_parser_error_patterns.py): a rewording upstream fails a test instead of silently changing what users see.
+(tests/lightning_app/test_parser_error_patterns.py): a rewording upstream fails a test instead of silently changing
+what users see.
 Messages no pattern explains keep jsonargparse's own report.
 """
 

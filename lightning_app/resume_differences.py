@@ -5,7 +5,8 @@ Who wins (`from_checkpoint` builds the config in this order): a setting typed on
 checkpoint; a config file's setting loses to the checkpoint (so an unrelated edit cannot silently change a run
 mid-way). Optimizer settings are the exception: Lightning restores the optimizer's parameter groups (learning rate,
 betas, epsilon, weight decay) and the schedule's base learning rates from the checkpoint after the optimizer is
-built, so the checkpoint's values win even when typed (tests/test_resume_names_what_it_ignores.py pins this).
+built, so the checkpoint's values win even when typed (tests/lightning_app/test_resume_names_what_it_ignores.py pins
+this).
 """
 
 from __future__ import annotations

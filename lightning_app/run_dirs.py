@@ -48,7 +48,8 @@ def claim_versions_atomically(loggers) -> None:
 
     Lightning's `_get_next_version` lists the directories and picks the next number, and creates the directory only
     only after the data is prepared: two fits started at once both chose `version_0` (issue #22). The private method
-    is replaced on the instance; tests/test_concurrent_runs.py fails if Lightning stops calling it. The directory
+    is replaced on the instance; tests/end_to_end/test_concurrent_runs.py fails if Lightning stops calling it. The
+    directory
     now exists from that first question (the profiler's set-up); `release_unused_claims` removes it again if the
     run stops before writing into it."""
     for logger in loggers:

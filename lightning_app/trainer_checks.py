@@ -9,7 +9,8 @@ option, whatever Lightning's message says.
 - One check Lightning makes late: `val_check_interval` against the training batches of an epoch, in
   `fit_loop.setup_data`, after the run directory and its config.yaml were written (measured on Lightning 2.6).
   `check_batch_count` applies Lightning's rule once the data is built, before the trainer starts
-  (tests/test_settings_checked_before_training.py fails if Lightning's rule changes); `guard_loop_setup` words
+  (tests/lightning_app/test_settings_checked_before_training.py fails if Lightning's rule changes);
+  `guard_loop_setup` words
   anything else the loop refuses.
 """
 

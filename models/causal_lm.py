@@ -1,7 +1,8 @@
 """A small causal (left-to-right) language model trained with next-token CE plus an auxiliary BCE term.
 
 Leak-free by construction: the network is a `BertLMHeadModel` with `is_decoder=True`, so every attention layer
-applies a causal mask and position t sees tokens <= t only (tests/test_causal_lm.py changes future tokens and checks
+applies a causal mask and position t sees tokens <= t only (tests/models/test_causal_lm.py changes future tokens and
+checks
 that earlier logits stay bit-identical). The bug this guards against: a BERT without `is_decoder=True` attends to
 the future, and "next-token prediction" then copies the answer (a reported validation perplexity of 1.06).
 

@@ -73,7 +73,7 @@ def adamw_with_schedule(groups: list[dict], learning_rate: float, betas: tuple[f
     # Fused AdamW announces it can unscale fp16 gradients itself; Lightning's mixed-precision plugin then refuses
     # gradient clipping outright, also under bf16 where nothing needs unscaling (every config clips at 1.0, so
     # `configs/trainer/gpu.yaml` failed at step 1). Without the flag, a GradScaler (fp16) unscales before clipping,
-    # as for any optimizer. Tested with bf16-mixed in tests/test_masked_lm.py.
+    # as for any optimizer. Tested with bf16-mixed in tests/models/test_masked_lm.py.
     optimizer._step_supports_amp_scaling = False
     scheduler = get_scheduler(scheduler_type, optimizer, num_warmup_steps=warmup_steps,
                               num_training_steps=total_steps)

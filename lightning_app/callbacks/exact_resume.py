@@ -1,4 +1,5 @@
-"""The two things exact mid-epoch resume needs from the application, for every model (tests/test_resume.py).
+"""The two things exact mid-epoch resume needs from the application, for every model
+(tests/end_to_end/test_exact_resume_after_signals.py).
 
 1. Random draws depend on where the run is, not on its history (`DeterministicStepSeed`).
 2. The train loader's saved position is restored (`LoaderPositionOnResume`): computing
@@ -38,7 +39,8 @@ class DeterministicStepSeed(L.Callback):
 class LoaderPositionOnResume(L.Callback):
     """Makes the fit loop rebuild its train loader, so a restored loader position is applied (see above).
 
-    Uses Lightning's private `fit_loop._combined_loader`; tests/test_extending.py fails loudly if a
+    Uses Lightning's private `fit_loop._combined_loader`; tests/end_to_end/test_extending_the_project.py fails loudly
+    if a
     Lightning upgrade renames it.
     """
 

@@ -41,7 +41,7 @@ class StepLearningRateMonitor(LearningRateMonitor):
 
     Lightning 2.6 logs from `on_train_batch_start`, so under `accumulate_grad_batches` k it writes every logged step
     k times, and at the step count before the step (one left of the loss and of validation); pinned by
-    tests/test_training_scalars_align.py.
+    tests/models/test_training_scalars_align.py.
     """
 
     def on_train_batch_start(self, trainer: L.Trainer, *args, **kwargs) -> None:

@@ -65,7 +65,7 @@ class RunModelSummary(ModelSummary):
 
     Lightning counts FLOPs only by running the module's `example_input_array`; ours have none (FLOPs are measured
     per batch shape by `StepThroughputMonitor`), so Lightning 2.6 prints 0, which misleads. Uses Lightning's private
-    `_format_summary_table`, pinned by tests/test_quiet_console.py.
+    `_format_summary_table`, pinned by tests/lightning_app/test_quiet_console.py.
     """
 
     @staticmethod
