@@ -55,7 +55,7 @@ def run_side(name: str, args, work: Path, data_dir: Path | None) -> dict:
         done = subprocess.run(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode:
         raise SystemExit(f"the {name} run failed:\n{done.stderr[-3000:]}")
-    from lightning_app.report import read_scalars
+    from lightning_app.tools.report import read_scalars
 
     run_dir = next(save_dir.glob("*/version_*"))
     logged = read_scalars(run_dir)["train/effective_batch_size"][0][1]  # batch x accumulation x processes

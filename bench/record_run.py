@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.records import PROJECT_ROOT, RECORDS_DIR, write_record
 from bench.timing import ChildLoad
-from lightning_app.report import read_scalars
+from lightning_app.tools.report import read_scalars
 
 _CONSOLE_LINES = 200  # enough for the figures a README quotes
 _PROGRESS = re.compile(r"\d+%\||\x1b\[|^\s*$")  # tqdm redraws share stdout with the figures

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bench.reproduce_runs import Budget, best_value, last_value, steps_per_second
-from lightning_app.lm_tables import bce_on_off_rows
+from lightning_app.tools.lm_tables import bce_on_off_rows
 
 MRPC_SEEDS = (0, 1, 2)
 
@@ -121,7 +121,7 @@ def _hold_out_small_set(out: Path) -> tuple[Path, Path]:
 
 
 def _scalars(run_dir: Path) -> dict:
-    from lightning_app.report import read_scalars
+    from lightning_app.tools.report import read_scalars
 
     return read_scalars(run_dir)
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lightning_app.report import read_scalars
+from lightning_app.tools.report import read_scalars
 
 ROOT = Path(__file__).resolve().parents[1]
 

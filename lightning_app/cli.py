@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from lightning_app.command_line import CommandLine
+from lightning_app.parsing.command_line import CommandLine
 
 # Subcommands: LightningCLI's four, then the tools (module:function taking the remaining arguments). Listed by
 # `python main.py --help`, which answers without importing torch or Lightning.
@@ -22,10 +22,10 @@ SUBCOMMANDS = {
     "test": ("Score the test set (test perplexity, test accuracy/F1).", None),
     "predict": ("Predictions (fill-mask, MRPC.tsv, generations) into the run's evaluations/ folder.", None),
     "export": ("Write a checkpoint as a Hugging Face directory for transformers.pipeline.",
-               "lightning_app.export:main"),
-    "report": ("A run's final and best metrics, and its curves.png.", "lightning_app.report:main"),
+               "lightning_app.tools.export:main"),
+    "report": ("A run's final and best metrics, and its curves.png.", "lightning_app.tools.report:main"),
     "lm-report": ("Causal-LM analysis: per-example CE, two checkpoints compared, BCE on/off table.",
-                  "lightning_app.lm_report:main"),
+                  "lightning_app.tools.lm_report:main"),
 }
 
 USAGE = """usage: main.py [-h] SUBCOMMAND [-c CONFIG] [options]
@@ -53,7 +53,7 @@ def cli_main(args: list[str] | None = None, run: bool = True):
     if tool is not None:
         module, function = tool.split(":")
         return getattr(importlib.import_module(module), function)(argv[1:])
-    from lightning_app.lightning_cli import run_lightning_cli
+    from lightning_app.parsing.lightning_cli import run_lightning_cli
 
     return run_lightning_cli(argv, run, from_sys_argv=args is None)
 
@@ -61,7 +61,7 @@ def cli_main(args: list[str] | None = None, run: bool = True):
 def _print_config_help(line: CommandLine) -> None:
     """`fit --config X --help`: the options of the classes X chooses, read from their source in well under a second
     (`config_help`); without a chosen class, or one whose source is not found, LightningCLI's help answers."""
-    from lightning_app.config_help import render
+    from lightning_app.parsing.config_help import render
 
     line.keep_environment(("model", "data", "config"))
     text = render(line) if line.config_files or {"model", "data"} & set(line.values) else None

@@ -12,7 +12,7 @@ import torch
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.cli import cli_main
-from lightning_app.report import read_scalars
+from lightning_app.tools.report import read_scalars
 
 
 def _ddp_fit(config: Path, subcommand: str = "fit", *extra: str) -> None:

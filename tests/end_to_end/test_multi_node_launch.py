@@ -15,7 +15,7 @@ import torch
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
 
 from lightning_app.cli import cli_main
-from lightning_app.report import read_scalars
+from lightning_app.tools.report import read_scalars
 
 STEPS = 8
 NODE_ARGS = ["--trainer.accelerator", "cpu", "--trainer.strategy", "ddp", "--trainer.devices", "1",

@@ -16,7 +16,7 @@ import yaml
 from cli_helpers import PROJECT_ROOT, write_tiny_causal_config, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.cli import cli_main
-from lightning_app.report import read_scalars
+from lightning_app.tools.report import read_scalars
 
 
 def _run_dir(save_dir: Path) -> Path:

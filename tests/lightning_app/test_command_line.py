@@ -17,7 +17,7 @@ from conftest import PROJECT_ROOT
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lightning_app.cli import cli_main
-from lightning_app.export import export_checkpoint
+from lightning_app.tools.export import export_checkpoint
 
 CONFIGS = sorted((PROJECT_ROOT / "configs").glob("*.yaml"))
 

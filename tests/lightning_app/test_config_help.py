@@ -11,8 +11,8 @@ import pytest
 import yaml
 from cli_helpers import PROJECT_ROOT
 
-from lightning_app.config_help import TRAINER, find_class, options_in_source
-from lightning_app.parser_errors import class_options
+from lightning_app.parsing.config_help import TRAINER, find_class, options_in_source
+from lightning_app.parsing.parser_errors import class_options
 
 CONFIGS = sorted(p for p in (PROJECT_ROOT / "configs").glob("*.yaml") if "model" in yaml.safe_load(p.read_text()))
 CHOSEN = sorted({(section, yaml.safe_load(p.read_text())[section]["class_path"]) for p in CONFIGS

@@ -20,7 +20,7 @@ from cli_helpers import UserInputs, run_bad_input, write_tiny_mlm_config
 from conftest import SHARED_DATA, TINY_BERT
 
 from lightning_app.cli import cli_main
-from lightning_app.export_target import MARKER
+from lightning_app.tools.export_target import MARKER
 
 Case = namedtuple("Case", "command fragments")
 RUN = Path("runs") / "custom_mlm" / "version_0"

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.cli import cli_main
-from lightning_app.hf_names import HF_OPTIONS
+from lightning_app.parsing.hf_names import HF_OPTIONS
 
 # what a user of run_mlm.py / run_glue.py / run_clm.py types -> the option our message must name
 HF_STYLE = {

@@ -10,7 +10,7 @@ import yaml
 from cli_helpers import PROJECT_ROOT, write_tiny_causal_config
 
 from lightning_app.cli import cli_main
-from lightning_app.report import read_scalars
+from lightning_app.tools.report import read_scalars
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

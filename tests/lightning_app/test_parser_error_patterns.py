@@ -12,7 +12,7 @@ import pytest
 from jsonargparse import ActionConfigFile, ArgumentError, ArgumentParser
 
 import models  # noqa: F401  (imported: the subclasses jsonargparse looks among)
-from lightning_app.parser_errors import PATTERNS, one_sentence, option_hint, unknown_option
+from lightning_app.parsing.parser_errors import PATTERNS, one_sentence, option_hint, unknown_option
 
 MLM = "models.MaskedLanguageModel"
 

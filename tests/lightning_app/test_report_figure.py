@@ -8,8 +8,8 @@ import pytest
 from torch.utils.tensorboard import SummaryWriter
 
 from lightning_app.cli import cli_main
-from lightning_app.report_figure import smoothed
-from lightning_app.report_panels import best_point, panels_of
+from lightning_app.tools.report_figure import smoothed
+from lightning_app.tools.report_panels import best_point, panels_of
 
 STEPS = range(0, 101, 10)
 

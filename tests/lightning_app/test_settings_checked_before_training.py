@@ -19,7 +19,7 @@ from cli_helpers import UserInputs, run_bad_input
 from lightning.pytorch.demos.boring_classes import BoringModel
 
 from foundation.errors import ConfigError
-from lightning_app.trainer_checks import check_batch_count, option_named, trainer_option_error
+from lightning_app.parsing.trainer_checks import check_batch_count, option_named, trainer_option_error
 
 Case = namedtuple("Case", "command fragments")
 

@@ -32,7 +32,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from foundation.contract import TaskData
 from foundation.errors import ConfigError
-from lightning_app.config_callables import check_on_batch
+from lightning_app.parsing.config_callables import check_on_batch
 
 REFUSALS = (MisconfigurationException, ValueError)
 _QUIET = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False, "enable_model_summary": False}

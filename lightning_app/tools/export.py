@@ -7,7 +7,7 @@ The result loads anywhere without this project, with transformers 4.48 or newer:
 `pipeline("fill-mask")`, MRPC classifier -> `pipeline("text-classification")` (labels `not_equivalent`/`equivalent`,
 sentence pairs), causal LM -> `pipeline("text-generation")` (stops at the end token). A trained tokenizer travels
 with the checkpoint. `README.md` is a model card: task, base model, data files, metrics with their split, the export
-command and the commit. `--overwrite true` replaces only an earlier export (see lightning_app/export_target.py).
+command and the commit. `--overwrite true` replaces only an earlier export (see lightning_app/tools/export_target.py).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.checkpoints import load_checkpoint
-from lightning_app.export_target import check_output_dir, write_export
-from lightning_app.model_card import is_local_path, model_card
+from lightning_app.runs.checkpoints import load_checkpoint
+from lightning_app.tools.export_target import check_output_dir, write_export
+from lightning_app.tools.model_card import is_local_path, model_card
 from models.building import quiet_transformers
 
 # Keys transformers writes into tokenizer_config.json that describe how *this* machine loaded the files, not the
@@ -39,7 +39,7 @@ PORTABLE_TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: bool = False,
                       command: str | None = None) -> Path:
     """Write the checkpoint's network, tokenizer and model card into `output_dir`; returns it."""
-    from lightning_app.rebuild import rebuild
+    from lightning_app.runs.rebuild import rebuild
 
     ckpt_path = Path(ckpt_path)
     check_output_dir(output_dir, ckpt_path, overwrite)
@@ -88,14 +88,14 @@ def quiet_training_messages() -> Iterator[None]:
 
 def resolve_checkpoint(ckpt_path: str, config_files: list[str], options: list[str]) -> Path:
     """The file `--ckpt_path` names: `last`/`best` resolved exactly as `validate --config ... --ckpt_path` does."""
-    from lightning_app.from_checkpoint import resolve_ckpt_path
+    from lightning_app.runs.from_checkpoint import resolve_ckpt_path
 
     if not config_files:
         if options:
             raise ConfigError(f"{options[0]} is not an option of export without --config; pass --config with the "
                               "run's config, or the path of a .ckpt file.")
         return resolve_ckpt_path(ckpt_path, None)
-    from lightning_app.lightning_cli import BertCLI
+    from lightning_app.parsing.lightning_cli import BertCLI
 
     class _Found(Exception):
         pass
@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, options = parser.parse_known_args(argv)
     try:
-        from lightning_app.config_files import check_config_files
-        from lightning_app.console import quiet_console
+        from lightning_app.parsing.config_files import check_config_files
+        from lightning_app.parsing.console import quiet_console
 
         quiet_console()
         check_config_files([token for name in args.config for token in ("--config", name)])

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from foundation.errors import ConfigError
 from foundation.hub import EMBEDDED_MODEL_ID
-from lightning_app.checkpoints import class_path_of, init_args_of
-from lightning_app.run_dirs import evaluation_dir, run_of
+from lightning_app.runs.checkpoints import class_path_of, init_args_of
+from lightning_app.runs.run_dirs import evaluation_dir, run_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = (("ForMaskedLM", "fill-mask"), ("ForSequenceClassification", "text-classification"),
@@ -139,7 +139,7 @@ def recorded_metrics(state: dict, ckpt_path: Path) -> list[tuple[str, float, str
 
 
 def _logged_at_step(ckpt_path: Path, step: int | None) -> list[tuple[str, float, str]]:
-    from lightning_app.report import read_scalars
+    from lightning_app.tools.report import read_scalars
 
     run = run_of(ckpt_path)
     if run is None or step is None:

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.lm_scoring import compare_summaries, example_texts, load_run, score_examples, summarize
-from lightning_app.lm_tables import bce_on_off_markdown, bce_on_off_rows, comparison_markdown
+from lightning_app.tools.lm_scoring import compare_summaries, example_texts, load_run, score_examples, summarize
+from lightning_app.tools.lm_tables import bce_on_off_markdown, bce_on_off_rows, comparison_markdown
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

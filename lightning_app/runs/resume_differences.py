@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lightning_app.command_line import CommandLine
+from lightning_app.parsing.command_line import CommandLine
 
 # Model settings that end up in the optimizer state Lightning restores on resume (models/optimization.py).
 OPTIMIZER_STATE_SETTINGS = ("learning_rate", "head_learning_rate", "weight_decay", "adam_betas", "adam_epsilon",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.lm_scoring import percent_change
-from lightning_app.report import read_scalars
+from lightning_app.tools.lm_scoring import percent_change
+from lightning_app.tools.report import read_scalars
 
 SPLIT_LABELS = {"val": "the run's validation (held-out pairs)",
                 "val_wikitext": "WikiText-2 validation, first non-empty lines (out of domain)"}

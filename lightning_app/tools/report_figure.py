@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from lightning_app.report_panels import Panel
+from lightning_app.tools.report_panels import Panel
 
 _COLUMNS = 3
 # The same split has the same colour in every panel; other series take matplotlib's cycle.

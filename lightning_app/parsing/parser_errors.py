@@ -114,7 +114,7 @@ def unknown_option(message: str, ex: BaseException | None) -> tuple[str | None, 
 def option_hint(message: str, ex: BaseException | None, known_options) -> str | None:
     """"did you mean ...?" for an unknown option: ours for a Hugging Face name (`hf_names`), else the closest of
     `known_options` (or of the options of the class it was given to)."""
-    from lightning_app.hf_names import hint_for
+    from lightning_app.parsing.hf_names import hint_for
 
     unknown = unknown_option(message, ex)
     if unknown is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from foundation.errors import ConfigError
-from lightning_app.report_panels import best_point, is_evaluation, panels_of
+from lightning_app.tools.report_panels import best_point, is_evaluation, panels_of
 
 
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -49,8 +49,8 @@ def summarize(scalars: dict[str, list[tuple[int, float]]]) -> list[str]:
 
 
 def plot_curves(scalars: dict[str, list[tuple[int, float]]], path: Path, title: str) -> Path | None:
-    """The figure (lightning_app/report_panels.py); None when no scalar has two points and nothing was evaluated."""
-    from lightning_app.report_figure import draw_panels
+    """The figure (lightning_app/tools/report_panels.py); None when nothing has two points or was evaluated."""
+    from lightning_app.tools.report_figure import draw_panels
 
     drawable = {tag: points for tag, points in scalars.items() if len(points) > 1 or is_evaluation(tag)}
     panels = panels_of(drawable)

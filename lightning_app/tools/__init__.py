@@ -1,0 +1,1 @@
+"""The tools behind `main.py export`, `report` and `lm-report`."""
