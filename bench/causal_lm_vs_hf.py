@@ -33,7 +33,7 @@ from timing import ChildLoad
 
 from data_modules.translation import TranslationTextDataModule
 from foundation.hub import embedded_model_dir
-from lightning_app.runs.run_dirs import versions
+from lightning_app.checkpointing.run_dirs import versions
 from lightning_app.tools.report import read_scalars
 from models.causal_lm import BERT_TINY
 

@@ -2,11 +2,11 @@
 
 Every run gets these, each under its own config key (`always_on.py`; docs/design.md, "What every run gets";
 `--KEY null` switches one off): `GracefulStop`, `DeterministicStepSeed`, `LoaderPositionOnResume`, `RunRecord`
-(lightning_app/runs/run_record.py), `FitSummary`, `ValidateAtLastStep`, `RunProgressBar` (unless the config names a
-progress bar), and `NonFiniteLossGuard`; evaluations add `EvaluationRecord` / `PredictionFiles`. Lightning's model
-summary is shown by `RunModelSummary` (no `Total FLOPs: 0`). The configs add the observational ones by name:
-`GradNormMonitor`, `FillMaskSamples`, `StepThroughputMonitor`, `StepLearningRateMonitor` (Lightning's monitors,
-logging at the optimizer step).
+(lightning_app/checkpointing/run_record.py), `FitSummary`, `ValidateAtLastStep`, `RunProgressBar` (unless the
+config names a progress bar), and `NonFiniteLossGuard`; evaluations add `EvaluationRecord` / `PredictionFiles`.
+Lightning's model summary is shown by `RunModelSummary` (no `Total FLOPs: 0`). The configs add the observational
+ones by name: `GradNormMonitor`, `FillMaskSamples`, `StepThroughputMonitor`, `StepLearningRateMonitor`
+(Lightning's monitors, logging at the optimizer step).
 """
 
 from lightning_app.callbacks.always_on import ALWAYS_ON, add_always_on_arguments, always_on_callbacks

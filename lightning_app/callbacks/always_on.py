@@ -17,7 +17,7 @@ from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop
 from lightning_app.callbacks.last_step import ValidateAtLastStep
 from lightning_app.callbacks.progress import RunProgressBar
-from lightning_app.runs.run_record import RunRecord
+from lightning_app.checkpointing.run_record import RunRecord
 
 # config key: the class every run gets there
 ALWAYS_ON: dict[str, type[L.Callback]] = {

@@ -9,7 +9,7 @@ import lightning as L
 from lightning.pytorch.cli import SaveConfigCallback
 
 from foundation.errors import ConfigError
-from lightning_app.runs.run_dirs import release_unused_claims
+from lightning_app.checkpointing.run_dirs import release_unused_claims
 
 
 class SaveRunConfig(SaveConfigCallback):

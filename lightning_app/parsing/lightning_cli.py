@@ -27,23 +27,23 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from foundation.contract import TaskData, TaskModel, connect
 from foundation.errors import ConfigError
 from lightning_app import callbacks as app_callbacks
-from lightning_app.parsing.command_line import SUBCOMMANDS, CommandLine
-from lightning_app.parsing.config_callables import check_sources, config_callables
-from lightning_app.parsing.config_files import check_config_files
-from lightning_app.parsing.console import quiet_console
-from lightning_app.parsing.parser_errors import HintingParser, option_sections, option_strings
-from lightning_app.parsing.trainer_checks import check_before_fit, check_trainer_options, checked_trainer, probe_trainer
-from lightning_app.runs.checkpoint_io import AtomicCheckpointIO
-from lightning_app.runs.checkpoints import check_checkpoint_fits, load_checkpoint
-from lightning_app.runs.chosen_checkpoint import describe_choice
-from lightning_app.runs.from_checkpoint import checkpoint_settings, resolve_ckpt_path
-from lightning_app.runs.run_dirs import (
+from lightning_app.checkpointing.checkpoint_io import AtomicCheckpointIO
+from lightning_app.checkpointing.checkpoints import check_checkpoint_fits, load_checkpoint
+from lightning_app.checkpointing.chosen_checkpoint import describe_choice
+from lightning_app.checkpointing.from_checkpoint import checkpoint_settings, resolve_ckpt_path
+from lightning_app.checkpointing.run_dirs import (
     check_writable,
     claim_versions_atomically,
     evaluation_dir,
     refuse_to_overwrite,
     run_of,
 )
+from lightning_app.parsing.command_line import SUBCOMMANDS, CommandLine
+from lightning_app.parsing.config_callables import check_sources, config_callables
+from lightning_app.parsing.config_files import check_config_files
+from lightning_app.parsing.console import quiet_console
+from lightning_app.parsing.parser_errors import HintingParser, option_sections, option_strings
+from lightning_app.parsing.trainer_checks import check_before_fit, check_trainer_options, checked_trainer, probe_trainer
 
 
 class BertCLI(LightningCLI):

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.runs.checkpoints import load_checkpoint
+from lightning_app.checkpointing.checkpoints import load_checkpoint
 from lightning_app.tools.export_target import check_output_dir, write_export
 from lightning_app.tools.model_card import is_local_path, model_card
 from models.building import quiet_transformers
@@ -39,7 +39,7 @@ PORTABLE_TOKENIZER_CLASSES = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: bool = False,
                       command: str | None = None) -> Path:
     """Write the checkpoint's network, tokenizer and model card into `output_dir`; returns it."""
-    from lightning_app.runs.rebuild import rebuild
+    from lightning_app.checkpointing.rebuild import rebuild
 
     ckpt_path = Path(ckpt_path)
     check_output_dir(output_dir, ckpt_path, overwrite)
@@ -88,7 +88,7 @@ def quiet_training_messages() -> Iterator[None]:
 
 def resolve_checkpoint(ckpt_path: str, config_files: list[str], options: list[str]) -> Path:
     """The file `--ckpt_path` names: `last`/`best` resolved exactly as `validate --config ... --ckpt_path` does."""
-    from lightning_app.runs.from_checkpoint import resolve_ckpt_path
+    from lightning_app.checkpointing.from_checkpoint import resolve_ckpt_path
 
     if not config_files:
         if options:
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         from lightning_app.parsing.console import quiet_console
 
         quiet_console()
-        check_config_files([token for name in args.config for token in ("--config", name)])
+        check_config_files(args.config)
         ckpt_path = resolve_checkpoint(args.ckpt_path, args.config, options)
         path = export_checkpoint(ckpt_path, args.output_dir, args.overwrite == "true",
                                  shlex.join(["python", "main.py", "export", *argv]))

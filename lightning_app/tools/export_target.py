@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.runs.run_dirs import check_writable
+from lightning_app.checkpointing.run_dirs import check_writable
 
 MARKER = ".written-by-export.json"
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from data_modules.translation import TranslationTextDataModule
 from foundation.errors import ConfigError
-from lightning_app.runs.checkpoints import class_path_of, load_checkpoint
+from lightning_app.checkpointing.checkpoints import class_path_of, load_checkpoint
 
 # The reference recipe's split: examples of at most 64 predicted tokens vs longer ones
 LENGTH_BUCKETS = ((0, 64, "<=64"), (65, 10**9, ">64"))
@@ -19,7 +19,7 @@ LENGTH_BUCKETS = ((0, 64, "<=64"), (65, 10**9, ">64"))
 
 def load_run(ckpt_path: Path):
     """(model in eval mode, its data module) rebuilt from a checkpoint alone."""
-    from lightning_app.runs.rebuild import rebuild
+    from lightning_app.checkpointing.rebuild import rebuild
 
     state = load_checkpoint(ckpt_path, mmap=False)
     if (class_path_of(state) or "").rsplit(".", 1)[-1] != "CausalLanguageModel":

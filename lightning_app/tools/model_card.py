@@ -15,8 +15,8 @@ from pathlib import Path
 
 from foundation.errors import ConfigError
 from foundation.hub import EMBEDDED_MODEL_ID
-from lightning_app.runs.checkpoints import class_path_of, init_args_of
-from lightning_app.runs.run_dirs import evaluation_dir, run_of
+from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of
+from lightning_app.checkpointing.run_dirs import evaluation_dir, run_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = (("ForMaskedLM", "fill-mask"), ("ForSequenceClassification", "text-classification"),

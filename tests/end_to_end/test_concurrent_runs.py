@@ -13,8 +13,8 @@ import torch
 from cli_helpers import PROJECT_ROOT, run_bad_input, write_tiny_mlm_config
 
 from data_modules.caching import entry_problem
+from lightning_app.checkpointing.run_dirs import claim_version
 from lightning_app.cli import cli_main
-from lightning_app.runs.run_dirs import claim_version
 
 
 def test_runs_built_at_once_claim_distinct_versions_before_either_writes(tmp_path, tiny_bert, small_text):

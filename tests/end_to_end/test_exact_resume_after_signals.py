@@ -74,7 +74,7 @@ def test_signal_inside_an_accumulation_window_then_resume_matches_uninterrupted_
 
 
 def test_crash_during_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
-    from lightning_app.runs.checkpoint_io import AtomicCheckpointIO
+    from lightning_app.checkpointing.checkpoint_io import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     target = tmp_path / "last.ckpt"

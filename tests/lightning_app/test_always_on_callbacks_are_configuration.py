@@ -44,7 +44,7 @@ def _callback_names(tmp_path, tiny_bert, small_text, *args, **trainer) -> list[s
 def test_a_config_with_its_own_callbacks_keeps_every_always_on_callback(tmp_path, tiny_bert, small_text):
     names = _callback_names(tmp_path, tiny_bert, small_text, enable_progress_bar=True)
     assert set(EXPECTED.values()) <= set(names)
-    assert {"ModelCheckpoint", "ThroughputMonitor", "GradNormMonitor", "NonFiniteLossGuard"} <= set(names)
+    assert {"ModelCheckpoint", "StepThroughputMonitor", "GradNormMonitor", "NonFiniteLossGuard"} <= set(names)
     assert names.count("RunProgressBar") == 1 and "TQDMProgressBar" not in names
 
 

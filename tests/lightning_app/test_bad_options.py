@@ -147,7 +147,7 @@ def test_config_files_are_never_modified(tmp_path):
 
 def test_checkpoint_with_other_shapes_is_refused(tmp_path, tiny_bert):
     from foundation.errors import ConfigError
-    from lightning_app.runs.checkpoints import check_checkpoint_fits
+    from lightning_app.checkpointing.checkpoints import check_checkpoint_fits
     from models import MaskedLanguageModel
 
     wider = MaskedLanguageModel(model_config=dict(tiny_bert, hidden_size=48, intermediate_size=96))

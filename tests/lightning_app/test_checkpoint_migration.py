@@ -12,8 +12,8 @@ import torch
 from cli_helpers import run_bad_input, write_tiny_mlm_config
 from conftest import SHARED_DATA, TINY_BERT
 
+from lightning_app.checkpointing.checkpoints import load_checkpoint
 from lightning_app.cli import cli_main
-from lightning_app.runs.checkpoints import load_checkpoint
 
 # The fit-loop keys of Lightning 2.x and the names Lightning 1.9 wrote for them (undoing its 2.0.0 migrations).
 LIGHTNING_1_9_KEYS = {

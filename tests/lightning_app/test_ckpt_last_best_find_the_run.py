@@ -2,7 +2,8 @@
 
 Where: `--trainer.default_root_dir`, the logger's `save_dir`, or a ModelCheckpoint `dirpath`, whichever the run
 used. What: one line naming the file, its run and its monitored score; `best` is the best of the newest run, and
-the line says when an older run of the same config scored better (the rule: lightning_app/runs/chosen_checkpoint.py).
+the line says when an older run of the same config scored better (the rule:
+lightning_app/checkpointing/chosen_checkpoint.py).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from pathlib import Path
 from cli_helpers import write_tiny_mlm_config
 from jsonargparse import Namespace
 
+from lightning_app.checkpointing.checkpoints import load_checkpoint
+from lightning_app.checkpointing.chosen_checkpoint import monitored_best
+from lightning_app.checkpointing.from_checkpoint import resolve_ckpt_path
 from lightning_app.cli import cli_main
-from lightning_app.runs.checkpoints import load_checkpoint
-from lightning_app.runs.chosen_checkpoint import monitored_best
-from lightning_app.runs.from_checkpoint import resolve_ckpt_path
 
 
 def _chosen_line(err: str, which: str) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
 
+from lightning_app.checkpointing.run_dirs import find_checkpoint
 from lightning_app.cli import cli_main
-from lightning_app.runs.run_dirs import find_checkpoint
 from lightning_app.tools.export import MACHINE_LOCAL_KEYS
 from lightning_app.tools.report import read_scalars
 

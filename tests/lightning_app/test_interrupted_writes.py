@@ -13,8 +13,8 @@ import torch
 from cli_helpers import write_tiny_mlm_config
 
 from foundation.errors import ConfigError
+from lightning_app.checkpointing.checkpoint_io import AtomicCheckpointIO
 from lightning_app.cli import cli_main
-from lightning_app.runs.checkpoint_io import AtomicCheckpointIO
 
 
 def _dead_pid() -> int:

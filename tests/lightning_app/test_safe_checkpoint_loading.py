@@ -9,8 +9,8 @@ import pytest
 import torch
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
 
+from lightning_app.checkpointing.checkpoints import load_checkpoint
 from lightning_app.cli import cli_main
-from lightning_app.runs.checkpoints import load_checkpoint
 
 
 class Payload:

@@ -7,8 +7,8 @@ from conftest import PROJECT_ROOT
 from lightning.pytorch.strategies import DDPStrategy
 
 from foundation.errors import ConfigError
+from lightning_app.checkpointing.strategies import TransformerFSDPStrategy
 from lightning_app.cli import cli_main
-from lightning_app.runs.strategies import TransformerFSDPStrategy
 
 CONFIGS = PROJECT_ROOT / "configs"
 

@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.runs.checkpoints import class_path_of, init_args_of, refuse_foreign_checkpoint
+from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of, refuse_foreign_checkpoint
+from lightning_app.checkpointing.rebuild import TRUSTED_PACKAGES
+from lightning_app.checkpointing.resume_differences import changed_settings, resume_differences
+from lightning_app.checkpointing.run_dirs import find_checkpoint, versions
+from lightning_app.checkpointing.run_record import recorded_tokenizer_dir
 from lightning_app.parsing.command_line import CommandLine
-from lightning_app.runs.rebuild import TRUSTED_PACKAGES
-from lightning_app.runs.resume_differences import changed_settings, resume_differences
-from lightning_app.runs.run_dirs import find_checkpoint, versions
-from lightning_app.runs.run_record import recorded_tokenizer_dir
 
 TOKENIZER_OPTIONS = ("tokenizer", "train_tokenizer")
 

@@ -12,14 +12,14 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from foundation.errors import ConfigError
 from foundation.leftovers import remove_leftovers
-from lightning_app.runs.checkpoints import load_checkpoint
+from lightning_app.checkpointing.checkpoints import load_checkpoint
 
 PARTIAL = re.compile(r"\.(?P<target>.+)\.partial-(?P<pid>\d+)")  # `.last.ckpt.partial-<pid>`, see save_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file beside the target, then renames it into place; reads with
-    `weights_only=True` whatever `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` says (`lightning_app.runs.checkpoints`).
+    `weights_only=True` whatever `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD` says (`lightning_app.checkpointing.checkpoints`).
 
     A rename within one directory is atomic on POSIX filesystems, so a crash or a full disk during the write leaves
     the previous checkpoint intact; a failed write stops the run with one sentence. The temporary files of killed

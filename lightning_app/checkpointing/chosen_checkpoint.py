@@ -13,8 +13,8 @@ import ast
 from pathlib import Path
 
 from foundation.errors import ConfigError
-from lightning_app.runs.checkpoints import load_checkpoint
-from lightning_app.runs.run_dirs import run_of, versions
+from lightning_app.checkpointing.checkpoints import load_checkpoint
+from lightning_app.checkpointing.run_dirs import run_of, versions
 
 
 def describe_choice(which: str, path: str | Path, state: dict) -> str:

@@ -13,8 +13,8 @@ import lightning as L
 
 from foundation.contract import DataFacts, connect
 from foundation.errors import ConfigError
-from lightning_app.runs.checkpoints import class_path_of, init_args_of
-from lightning_app.runs.run_record import recorded_tokenizer_dir
+from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of
+from lightning_app.checkpointing.run_record import recorded_tokenizer_dir
 
 TRUSTED_PACKAGES = ("models", "data_modules")
 

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from foundation.errors import ConfigError
-from lightning_app.runs.checkpoints import load_checkpoint
+from lightning_app.checkpointing.checkpoints import load_checkpoint
 
 _VERSION = re.compile(r"version_(\d+)")
 
