@@ -25,7 +25,8 @@ def logs_this_step(trainer: L.Trainer) -> bool:
 
 class GradNormMonitor(L.Callback):
     """Logs `train/grad_norm`, the global L2 norm of all gradients before clipping, on the optimizer steps Lightning
-    logs (computing it costs a pass over every gradient, so not on the other steps)."""
+    logs (computing it costs a pass over every gradient, so not on the other steps). Lightning's
+    `utilities.grad_norm` would also log one norm per parameter tensor (~100 scalars for a small BERT)."""
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
         if not logs_this_step(trainer):
