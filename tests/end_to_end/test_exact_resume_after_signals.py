@@ -92,6 +92,7 @@ def test_crash_during_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # no partial file left behind
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_seeded_runs_are_identical(tmp_path, tiny_bert, small_text):
     first = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "a", tiny_bert, small_text))])
     second = cli_main(["fit", "--config", str(_config(tmp_path, tmp_path / "b", tiny_bert, small_text))])

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import lightning as L
+import pytest
 import torch
 from cli_helpers import PROJECT_ROOT, default_signal_dispositions, write_tiny_mlm_config
 from extensions import EnglishSentencesDataModule
@@ -31,6 +32,7 @@ def test_a_new_line_per_example_corpus_takes_under_40_lines_and_trains(tmp_path,
     assert first == "hi."  # the English side only, one example per line
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_a_model_with_its_own_configure_optimizers_resumes_exactly(tmp_path, tiny_bert, small_text):
     own = ["--model", "tests.extensions.SGDMaskedLanguageModel", "--model.model_config", json.dumps(tiny_bert),
            "--model.learning_rate", "0.05"]

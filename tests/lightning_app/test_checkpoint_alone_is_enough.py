@@ -27,6 +27,7 @@ def _logged_at(run_dir: Path, tag: str, step: int) -> float:
     return dict(read_scalars(run_dir)[tag])[step]
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_1_5_validate_scores_the_runs_own_file_with_or_without_config(tmp_path, tiny_bert, small_text, capsys):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=6)
     cli_main(["fit", "--config", str(config)])
@@ -156,6 +157,7 @@ def test_4_export_refuses_a_non_empty_directory_and_overwrites_only_an_export(tm
     assert (target / "config.json").exists()
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_6_a_fit_and_three_evaluations_leave_one_run_directory(tmp_path, tiny_bert, small_text):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=2)
     cli_main(["fit", "--config", str(config)])
@@ -170,6 +172,7 @@ def test_6_a_fit_and_three_evaluations_leave_one_run_directory(tmp_path, tiny_be
     assert (evaluations / "last.predict" / "predictions.jsonl").read_text().count("\n") == 3
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_7_wikitext2_test_split(tmp_path, tiny_bert, shared_data, capsys):
     folder = tmp_path / "wikitext-2"
     folder.mkdir()

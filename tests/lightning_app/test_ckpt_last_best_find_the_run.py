@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cli_helpers import write_tiny_mlm_config
 from jsonargparse import Namespace
 
@@ -60,6 +61,7 @@ def test_last_looks_in_the_checkpoint_callbacks_dirpath_and_in_a_run_without_log
     assert resolve_ckpt_path("last", _trainer_config(tmp_path, False, root=str(tmp_path / "plain"))) == no_logger
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_best_names_file_run_and_score_and_an_older_run_that_scored_better(tmp_path, tiny_bert, small_text, capsys):
     config = str(write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text))
     cli_main(["fit", "--config", config, "--trainer.max_steps", "6"])  # the real run

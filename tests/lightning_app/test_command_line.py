@@ -77,6 +77,7 @@ def test_ckpt_path_last_without_a_run(tmp_path, capsys):
     assert "no checkpoint found" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_validate_best_reproduces_logged_perplexity_and_exports(tmp_path, tiny_bert, small_text):
     args = _tiny_fit_args(tmp_path, tiny_bert, small_text)
     fit = cli_main(["fit", *args, "--trainer.max_epochs", "2", "--trainer.num_sanity_val_steps", "0"])
@@ -106,6 +107,7 @@ def test_validate_best_reproduces_logged_perplexity_and_exports(tmp_path, tiny_b
     assert len(fill("The king is [MASK].", top_k=5)) == 5
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_ctrl_c_then_resume_from_last_continues_at_saved_step(tmp_path, tiny_bert, small_text):
     args = _tiny_fit_args(tmp_path, tiny_bert, small_text)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

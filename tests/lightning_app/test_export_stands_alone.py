@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.checkpointing.run_dirs import find_checkpoint
@@ -69,6 +70,7 @@ def _encoder_dir(tmp_path: Path, tiny_bert: dict) -> Path:
     return directory
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_export_with_config_and_last_or_best_is_quiet_and_names_its_checkpoint(tmp_path, tiny_bert, small_text,
                                                                                caplog):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=4)

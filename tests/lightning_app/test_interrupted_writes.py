@@ -23,6 +23,7 @@ def _dead_pid() -> int:
     return process.pid
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_resume_removes_partial_checkpoints_of_killed_processes_and_nothing_else(tmp_path, tiny_bert, small_text):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=2,
                                    limit_val_batches=1)

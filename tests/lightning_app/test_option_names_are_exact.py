@@ -63,6 +63,7 @@ def test_short_class_names_choose_the_model_and_data(capsys):
     assert printed["data"]["class_path"] == "data_modules.MRPCDataModule"
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 @pytest.mark.parametrize("typed", ["--model.help MaskedLanguageModel", "--data.help MRPCDataModule"])
 def test_class_help_takes_a_short_name(typed):
     """A real process: --model.help prints the class's options and exits 0 (not "Expected a dot import path")."""

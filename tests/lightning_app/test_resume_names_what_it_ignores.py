@@ -8,6 +8,7 @@ decay, the "checkpoint wins" lines for optimizer settings become wrong and this 
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from cli_helpers import write_tiny_mlm_config
 
@@ -18,6 +19,7 @@ def _warnings(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("warning: resume: ")]
 
 
+@pytest.mark.slow  # over ~3 s: kept out of the quick loop (`-m "not slow"`)
 def test_resume_names_each_setting_it_ignores_and_which_value_wins(tmp_path, tiny_bert, small_text, capsys):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=2)
     cli_main(["fit", "--config", str(config)])  # learning rate 1e-3, batch 4, weight decay 0.01, masking 0.15
