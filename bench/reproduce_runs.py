@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny budget for --smoke: every recipe still trains, validates and writes its record, in seconds
 SMOKE_TRAINER = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "2",
-                 "--trainer.num_sanity_val_steps", "0"]
+                 "--trainer.num_sanity_val_steps", "0", "--trainer.log_every_n_steps", "1"]
 
 
 @dataclass
