@@ -12,14 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pytest
 import yaml
 
 try:
-    from paths import PROJECT_ROOT
+    from paths import PROJECT_ROOT, SHARED_DATA
 except ImportError:  # imported as tests.cli_helpers by a CLI subprocess that loads KillAtStep by its class path
-    from tests.paths import PROJECT_ROOT
+    from tests.paths import PROJECT_ROOT, SHARED_DATA
 
 from lightning_app.cli import cli_main
+
+
+def write_small_text(directory: Path) -> Path:
+    """`directory/small.txt`: the first 120 non-blank lines of the real custom-text corpus, as a user's small file."""
+    lines = [ln for ln in (SHARED_DATA / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
+    path = directory / "small.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def printed_config(argv: list[str], capsys) -> dict:
+    """The config `main.py <argv> --print_config` prints, parsed."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        cli_main([*argv, "--print_config"])
+    assert stop.value.code == 0
+    return yaml.safe_load(capsys.readouterr().out)
 
 
 def write_tiny_mlm_config(tmp_path: Path, save_dir: Path, tiny_bert: dict, small_text: Path, extra_callbacks=(),

@@ -49,10 +49,9 @@ def tiny_bert() -> dict:
 @pytest.fixture
 def small_text(tmp_path, shared_data) -> Path:
     """The first 120 non-blank lines of the real custom-text corpus, as a user's small .txt file."""
-    lines = [ln for ln in (shared_data / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
-    path = tmp_path / "small.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    from cli_helpers import write_small_text
+
+    return write_small_text(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from cli_helpers import (
     PROJECT_ROOT,
     UserInputs,
     run_bad_input,
+    write_small_text,
     write_tiny_mlm_config,
     write_tiny_mrpc_config,
 )
@@ -35,8 +36,7 @@ WIDTHS = ("hidden_size", "intermediate_size")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """A real tiny masked-LM checkpoint (2 steps) and a tiny MRPC one (1 step), trained once for this module."""
     root = tmp_path_factory.mktemp("checkpoints")
-    lines = [ln for ln in (SHARED_DATA / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
-    (root / "small.txt").write_text("\n".join(lines) + "\n")
+    write_small_text(root)
     config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt")
     cli_main(["fit", "--config", str(config), "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1"])
     (root / "mrpc").mkdir()

@@ -9,8 +9,8 @@ from pathlib import Path
 import lightning
 import pytest
 import torch
-from cli_helpers import run_bad_input, write_tiny_mlm_config
-from conftest import SHARED_DATA, TINY_BERT
+from cli_helpers import run_bad_input, write_small_text, write_tiny_mlm_config
+from conftest import TINY_BERT
 
 from lightning_app.checkpointing.checkpoints import load_checkpoint
 from lightning_app.cli import cli_main
@@ -28,8 +28,7 @@ LIGHTNING_1_9_KEYS = {
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(config, last.ckpt) of a tiny masked-LM run of 2 optimizer steps."""
     root = tmp_path_factory.mktemp("migration")
-    lines = [ln for ln in (SHARED_DATA / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
-    (root / "small.txt").write_text("\n".join(lines) + "\n")
+    write_small_text(root)
     config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt", max_steps=2,
                                    limit_val_batches=1)
     cli_main(["fit", "--config", str(config)])

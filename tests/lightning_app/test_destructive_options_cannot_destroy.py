@@ -16,8 +16,8 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from cli_helpers import UserInputs, run_bad_input, write_tiny_mlm_config
-from conftest import SHARED_DATA, TINY_BERT
+from cli_helpers import UserInputs, run_bad_input, write_small_text, write_tiny_mlm_config
+from conftest import TINY_BERT
 
 from lightning_app.cli import cli_main
 from lightning_app.tools.export_target import MARKER
@@ -30,8 +30,7 @@ RUN = Path("runs") / "custom_mlm" / "version_0"
 def trained(tmp_path_factory) -> Path:
     """A real tiny masked-LM run (2 steps) and an export of its last checkpoint, made once for this module."""
     root = tmp_path_factory.mktemp("trained")
-    lines = [ln for ln in (SHARED_DATA / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
-    (root / "small.txt").write_text("\n".join(lines) + "\n")
+    write_small_text(root)
     config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt")
     cli_main(["fit", "--config", str(config), "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1"])
     cli_main(["export", "--ckpt_path", str(root / RUN / "checkpoints" / "last.ckpt"), "--output_dir",

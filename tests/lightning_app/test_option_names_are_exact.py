@@ -8,10 +8,7 @@ import sys
 import warnings
 
 import pytest
-import yaml
-from cli_helpers import PROJECT_ROOT, run_bad_input
-
-from lightning_app.cli import cli_main
+from cli_helpers import PROJECT_ROOT, printed_config, run_bad_input
 
 MLM_CONFIG = str(PROJECT_ROOT / "configs" / "custom_mlm.yaml")
 
@@ -48,17 +45,9 @@ def test_upstream_jsonargparse_still_expands_abbreviations_by_default():
         assert parser.parse_args(["--max_step", "3"]).max_steps == 3
 
 
-def _printed(argv: list[str], capsys) -> dict:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stop:
-        cli_main([*argv, "--print_config"])
-    assert stop.value.code == 0
-    return yaml.safe_load(capsys.readouterr().out)
-
-
 def test_short_class_names_choose_the_model_and_data(capsys):
-    printed = _printed(["fit", "--config", MLM_CONFIG, "--model", "SequenceClassifier", "--data", "MRPCDataModule"],
-                       capsys)
+    printed = printed_config(["fit", "--config", MLM_CONFIG, "--model", "SequenceClassifier", "--data",
+                              "MRPCDataModule"], capsys)
     assert printed["model"]["class_path"] == "models.SequenceClassifier"
     assert printed["data"]["class_path"] == "data_modules.MRPCDataModule"
 

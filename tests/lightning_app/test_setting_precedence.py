@@ -8,36 +8,27 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config
-from conftest import SHARED_DATA, TINY_BERT
+from cli_helpers import PROJECT_ROOT, printed_config, write_small_text, write_tiny_mlm_config
+from conftest import TINY_BERT
 
 from lightning_app.cli import cli_main
 
 MLM_CONFIG = str(PROJECT_ROOT / "configs" / "custom_mlm.yaml")
 
 
-def _printed(argv: list[str], capsys) -> dict:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stop:
-        cli_main([*argv, "--print_config"])
-    assert stop.value.code == 0
-    return yaml.safe_load(capsys.readouterr().out)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(a tiny masked-LM config with data.batch_size 4, the last.ckpt of a 1-step run of it)."""
     root = tmp_path_factory.mktemp("precedence")
-    lines = [ln for ln in (SHARED_DATA / "custom-txt" / "train.txt").read_text().splitlines() if ln.strip()][:120]
-    (root / "small.txt").write_text("\n".join(lines) + "\n")
+    write_small_text(root)
     config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt")
     cli_main(["fit", "--config", str(config), "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1"])
     return config, root / "runs" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
 
 
 def test_a_config_file_beats_the_defaults(capsys):
-    bare = _printed(["fit", "--model", "MaskedLanguageModel", "--data", "CustomTextDataModule"], capsys)
-    configured = _printed(["fit", "--config", MLM_CONFIG], capsys)
+    bare = printed_config(["fit", "--model", "MaskedLanguageModel", "--data", "CustomTextDataModule"], capsys)
+    configured = printed_config(["fit", "--config", MLM_CONFIG], capsys)
     assert bare["data"]["init_args"]["validation_split_percentage"] == 5.0  # CustomTextDataModule's default
     assert configured["data"]["init_args"]["validation_split_percentage"] == 20
 
@@ -45,12 +36,12 @@ def test_a_config_file_beats_the_defaults(capsys):
 def test_an_environment_variable_beats_a_config_file(capsys, monkeypatch):
     """The issue's command: PL_FIT__DATA__BATCH_SIZE=3 ... --config configs/custom_mlm.yaml printed batch_size: 8."""
     monkeypatch.setenv("PL_FIT__DATA__BATCH_SIZE", "3")
-    assert _printed(["fit", "--config", MLM_CONFIG], capsys)["data"]["init_args"]["batch_size"] == 3
+    assert printed_config(["fit", "--config", MLM_CONFIG], capsys)["data"]["init_args"]["batch_size"] == 3
 
 
 def test_a_typed_option_beats_an_environment_variable(capsys, monkeypatch):
     monkeypatch.setenv("PL_FIT__DATA__BATCH_SIZE", "3")
-    printed = _printed(["fit", "--config", MLM_CONFIG, "--data.batch_size", "5"], capsys)
+    printed = printed_config(["fit", "--config", MLM_CONFIG, "--data.batch_size", "5"], capsys)
     assert printed["data"]["init_args"]["batch_size"] == 5
 
 
@@ -60,17 +51,17 @@ def test_a_checkpoint_setting_beats_a_config_file(trained, tmp_path, capsys):
     settings["data"]["init_args"]["batch_size"] = 7
     other = tmp_path / "other.yaml"
     other.write_text(yaml.safe_dump(settings))
-    printed = _printed(["validate", "--config", str(other), "--ckpt_path", str(last)], capsys)
+    printed = printed_config(["validate", "--config", str(other), "--ckpt_path", str(last)], capsys)
     assert printed["data"]["init_args"]["batch_size"] == 4  # the run's, with a warning naming the difference
 
 
 def test_an_environment_variable_beats_a_checkpoint_setting(trained, capsys, monkeypatch):
     config, last = trained
     monkeypatch.setenv("PL_VALIDATE__DATA__BATCH_SIZE", "3")
-    printed = _printed(["validate", "--config", str(config), "--ckpt_path", str(last)], capsys)
+    printed = printed_config(["validate", "--config", str(config), "--ckpt_path", str(last)], capsys)
     assert printed["data"]["init_args"]["batch_size"] == 3
     monkeypatch.delenv("PL_VALIDATE__DATA__BATCH_SIZE")
-    alone = _printed(["validate", "--ckpt_path", str(last)], capsys)  # without the variable: the run's setting
+    alone = printed_config(["validate", "--ckpt_path", str(last)], capsys)  # without the variable: the run's setting
     assert alone["data"]["init_args"]["batch_size"] == 4
 
 
