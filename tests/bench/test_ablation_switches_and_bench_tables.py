@@ -56,15 +56,28 @@ def _records() -> list[dict]:
             for c, t, s in (("mlm_mini", "none (baseline)", None), ("mlm_mini", "fast_dropout_masks", 0.03),
                             ("mrpc_minilm", "fast_dropout_masks", 0.02), ("mrpc_minilm", "length_grouping", 0.4))]
     smoke = {"bench": "ablation", "smoke": True, "rows": [{**rows[1], "saves": 0.9}]}
-    return [mrpc, ddp, {"bench": "ablation", "smoke": False, "rows": rows}, smoke]
+    return [mrpc, ddp, {"bench": "ablation", "smoke": False, "steps": 60, "commit": "abc1234",
+                        "date": "2026-12-01 10:00 UTC", "rows": rows}, smoke]
+
+
+def test_a_later_ablation_run_replaces_only_the_configs_it_ran():
+    records = _records()
+    rerun = {"bench": "ablation", "smoke": False, "steps": 200, "commit": "def5678", "date": "2026-12-02 10:00 UTC",
+             "rows": [{"config": "mlm_mini", "switched_off": "fast_dropout_masks", "median_steps_per_s": 2.0,
+                       "saves": 0.08, "peak_rss_mb": 950}]}
+    block = render_tables.render([rerun, *records])  # file order does not matter, the date does
+    assert "| mlm_mini | fast_dropout_masks | 2.0 | 8.0% | 950 | 200, def5678 |" in block
+    assert "| mlm_mini | fast_dropout_masks | 1.0 |" not in block  # the earlier run's mlm_mini rows are gone
+    assert "| mrpc_minilm | length_grouping | 1.0 | 40.0% | 900 | 60, abc1234 |" in block  # kept
+    assert "on every config they serve: none" in block  # 8% on mlm_mini now keeps fast_dropout_masks
 
 
 def test_the_tables_show_each_target_and_name_the_tricks_under_five_percent(tmp_path, monkeypatch):
     block = render_tables.render(_records())
     assert "| **1.30x** | >= 1.5x at >= its F1: **not met** |" in block  # MRPC: faster, but not by the target
     assert "2.60x" in block and "0.885 ± 0.004 vs 0.880 ± 0.004" in block
-    assert "| 46.0 vs 50.0 samples/s | 0.92 | >= 0.90 |" in block
-    assert "| mrpc_minilm | length_grouping | 1.0 | 40.0% | 900 |" in block
+    assert "| 46.0 vs 50.0 samples/s | 0.92 | >= 0.90: met |" in block
+    assert "| mrpc_minilm | length_grouping | 1.0 | 40.0% | 900 | 60, abc1234 |" in block
     assert "on every config they serve: fast_dropout_masks." in block  # the smoke record is ignored
     assert "MLM mini vs `Trainer` |  | not measured" in block
     readme = tmp_path / "README.md"
