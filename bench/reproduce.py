@@ -52,10 +52,11 @@ def provenance() -> dict:
 
 def run_recipe(name: str, args: argparse.Namespace, workdir: Path) -> dict:
     budget = Budget(out=workdir / name, smoke=args.smoke)
+    started = provenance()  # the code that runs is the code at the start (a commit made meanwhile is not it)
     start = time.perf_counter()
     result = RUNNERS[name](budget, args.peer)
     return {"recipe": name, **result, "wall_s": round(time.perf_counter() - start, 1), "commands": budget.commands,
-            "smoke": args.smoke, "peer_requested": args.peer, **provenance()}
+            "smoke": args.smoke, "peer_requested": args.peer, **started}
 
 
 def read_records(results: Path) -> dict[str, dict]:
