@@ -4,8 +4,11 @@ issue-#25 tables are rendered from the benches' JSON (targets met or not, tricks
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 
+import pytest
 import torch
 from cli_helpers import PROJECT_ROOT
 
@@ -89,3 +92,18 @@ def test_the_tables_show_each_target_and_name_the_tricks_under_five_percent(tmp_
     text = readme.read_text()
     assert text.startswith("before\n" + render_tables.START) and text.endswith(render_tables.END + "\nafter\n")
     assert "old" not in text and "length_grouping" in text
+
+
+@pytest.mark.slow
+def test_the_ablation_smoke_run_writes_every_variant_with_its_provenance(tmp_path):
+    """`bench/ablation.py --smoke` end to end on one config: a row per variant, the baseline first, commit and date."""
+    out = tmp_path / "ablation.json"
+    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / "ablation.py"), "--smoke", "--configs",
+                           "mlm_micro", "--out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["smoke"] is True and result["commit"] and result["date"]
+    assert [row["switched_off"] for row in result["rows"]] == [
+        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks"]
+    assert all(row["median_steps_per_s"] > 0 and row["peak_rss_mb"] > 0 for row in result["rows"])
