@@ -1,7 +1,7 @@
 """Reproduce the five reference recipes (../shared/RECIPES.md) with our shipped configs, side by side with the
 Hugging Face peer, and render `docs/reproduction.md` from the JSON records.
 
-    python -m bench.reproduce --recipe all --peer        # everything (~1 h on 2 CPU cores)
+    python -m bench.reproduce --recipe all --peer        # everything: ~3 h on 2 CPU cores, the WikiText-2 peer ~1.5 h
     python -m bench.reproduce --recipe bce_lm            # one recipe, ours only
     python -m bench.reproduce --recipe all --smoke --results_dir /tmp/r --docs /tmp/r.md   # tiny budget, minutes
     python -m bench.reproduce --dry-run                  # print the commands, re-render from existing records

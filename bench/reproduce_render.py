@@ -46,7 +46,7 @@ def ours_cell(name: str, record: dict) -> str:
 def peer_cell(record: dict) -> str:
     peer = record.get("peer")
     if not peer:
-        return "-"
+        return "not run (made without --peer)" if record.get("peer_requested") is False else "-"
     shown = {k: v for k, v in peer.items() if k != "label" and not isinstance(v, dict)}
     return ", ".join(f"{k} {v}" for k, v in shown.items()) + f" ({peer['label']})"
 
@@ -62,8 +62,10 @@ def table(records: dict[str, dict]) -> list[str]:
     lines = ["| recipe | reference | ours | Hugging Face peer | ours − reference | wall time | command | commit · "
              "machine · date |", "|---|---|---|---|---|---|---|---|"]
     for name, (title, reference, _) in REFERENCE.items():
-        command = f"`python -m bench.reproduce --recipe {name} --peer`"
         record = records.get(name)
+        # the command that made the record (a record made without the peer says so), else the one to run
+        with_peer = record is None or record.get("peer_requested", True)
+        command = f"`python -m bench.reproduce --recipe {name}{' --peer' if with_peer else ''}`"
         if record is None:
             lines.append(f"| {title} | {reference} | not run yet | - | - | - | {command} | - |")
             continue

@@ -34,8 +34,17 @@ def test_render_fills_only_the_generated_part_and_marks_missing_rows(tmp_path):
     for title, recipe in (("| B. BERT-mini from scratch, WikiText-2", "wikitext2"), ("| C. GLUE MRPC", "mrpc"),
                           ("| E. bert-tiny causal LM + BCE", "bce_lm")):
         assert "not run yet" in rows[title] and f"python -m bench.reproduce --recipe {recipe}" in rows[title]
+    assert "--recipe mini_bert --peer`" in rows["| D. mini-BERT, 4,498,880 parameters"]  # no peer_requested: old
     for title in ("| C. with ModernBERT-base", "| A. with bert-base-uncased"):
         assert "not run: needs" in rows[title] and "--model.pretrained_model" in rows[title]
+
+
+def test_a_record_made_without_the_peer_shows_its_own_command(tmp_path):
+    docs = tmp_path / "reproduction.md"
+    docs.write_text(PROSE)
+    render({"wikitext2": {**_record("wikitext2", 440.0, val_perplexity=440.0), "peer_requested": False}}, docs)
+    row = next(line for line in docs.read_text().splitlines() if line.startswith("| B. BERT-mini"))
+    assert "`python -m bench.reproduce --recipe wikitext2`" in row and "not run (made without --peer)" in row
 
 
 def test_dry_run_runs_nothing_and_renders_existing_records(tmp_path, capsys):
