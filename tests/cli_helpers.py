@@ -58,6 +58,15 @@ def write_tiny_mlm_config(tmp_path: Path, save_dir: Path, tiny_bert: dict, small
     return path
 
 
+def fit_tiny_mlm(root: Path, tiny_bert: dict, steps: int) -> tuple[Path, Path]:
+    """The small text and a tiny masked-LM config under `root`, fitted for `steps` optimizer steps (validation on one
+    batch): (the config, the run's last.ckpt). For module fixtures that need one real checkpoint."""
+    write_small_text(root)
+    config = write_tiny_mlm_config(root, root / "runs", tiny_bert, root / "small.txt")
+    cli_main(["fit", "--config", str(config), "--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "1"])
+    return config, root / "runs" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
+
+
 def write_tiny_mrpc_config(tmp_path: Path, tiny_bert: dict, shared_data: Path) -> Path:
     """configs/mrpc_minilm.yaml on a tiny random BERT, 64 real train rows and 33 real dev rows (odd on purpose:
     two ranks cannot split it evenly, so any repeated padding example would show in the metrics)."""

@@ -18,9 +18,8 @@ import torch
 from cli_helpers import (
     PROJECT_ROOT,
     UserInputs,
+    fit_tiny_mlm,
     run_bad_input,
-    write_small_text,
-    write_tiny_mlm_config,
     write_tiny_mrpc_config,
 )
 from conftest import SHARED_DATA, TINY_BERT
@@ -36,14 +35,12 @@ WIDTHS = ("hidden_size", "intermediate_size")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """A real tiny masked-LM checkpoint (2 steps) and a tiny MRPC one (1 step), trained once for this module."""
     root = tmp_path_factory.mktemp("checkpoints")
-    write_small_text(root)
-    config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt")
-    cli_main(["fit", "--config", str(config), "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1"])
+    _, mlm_checkpoint = fit_tiny_mlm(root, dict(TINY_BERT), steps=2)
     (root / "mrpc").mkdir()
     config = write_tiny_mrpc_config(root / "mrpc", dict(TINY_BERT), SHARED_DATA)
     mrpc = cli_main(["fit", "--config", str(config), "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1"])
     mrpc.trainer.save_checkpoint(root / "mrpc.ckpt")
-    return {"mlm": root / "runs" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt", "mrpc": root / "mrpc.ckpt"}
+    return {"mlm": mlm_checkpoint, "mrpc": root / "mrpc.ckpt"}
 
 
 def _truncated(u: UserInputs) -> str:

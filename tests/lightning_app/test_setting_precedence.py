@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import PROJECT_ROOT, printed_config, write_small_text, write_tiny_mlm_config
+from cli_helpers import PROJECT_ROOT, fit_tiny_mlm, printed_config
 from conftest import TINY_BERT
 
 from lightning_app.cli import cli_main
@@ -19,11 +19,7 @@ MLM_CONFIG = str(PROJECT_ROOT / "configs" / "custom_mlm.yaml")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """(a tiny masked-LM config with data.batch_size 4, the last.ckpt of a 1-step run of it)."""
-    root = tmp_path_factory.mktemp("precedence")
-    write_small_text(root)
-    config = write_tiny_mlm_config(root, root / "runs", dict(TINY_BERT), root / "small.txt")
-    cli_main(["fit", "--config", str(config), "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1"])
-    return config, root / "runs" / "custom_mlm" / "version_0" / "checkpoints" / "last.ckpt"
+    return fit_tiny_mlm(tmp_path_factory.mktemp("precedence"), dict(TINY_BERT), steps=1)
 
 
 def test_a_config_file_beats_the_defaults(capsys):
