@@ -2,13 +2,16 @@
 Hugging Face peer, and render `docs/reproduction.md` from the JSON records.
 
     python -m bench.reproduce --recipe all --peer        # everything: ~3 h on 2 CPU cores, the WikiText-2 peer ~1.5 h
+    python -m bench.reproduce --recipe all --peer --resume   # the same, keeping every part still current
     python -m bench.reproduce --recipe bce_lm            # one recipe, ours only
     python -m bench.reproduce --recipe all --smoke --results_dir /tmp/r --docs /tmp/r.md   # tiny budget, minutes
     python -m bench.reproduce --dry-run                  # print the commands, re-render from existing records
 
-One record per recipe in `--results_dir` (figure, wall time, exact commands, commit, date, machine, versions); the
-rendered page shows whatever records exist, and "not run yet" with the command for the rest. A recipe that fails
-is reported on stderr and leaves its previous record in place.
+One record per recipe in `--results_dir` (figure, wall time, exact commands, commit, date, machine, versions; the
+peer's part has its own under "peer_run"); the rendered page shows whatever records exist, and "not run yet" with
+the command for the rest. A record is written after our part and again after the peer's, each time whole, so an
+interrupted run loses at most the part that was running, and `--resume` goes on from there. A recipe that fails is
+reported on stderr and leaves its last complete record in place.
 """
 
 from __future__ import annotations
@@ -24,12 +27,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.reproduce_recipes import RUNNERS
+from bench.reproduce_recipes import RECIPES
 from bench.reproduce_render import render
 from bench.reproduce_runs import ROOT, Budget
 
 RESULTS = ROOT / "bench" / "results" / "reproduce"
 DOCS = ROOT / "docs" / "reproduction.md"
+
+
+# Paths that are not the measured code: this command's own outputs, the docs and the tests
+NOT_CODE = [":(exclude)docs", ":(exclude)bench/results", ":(exclude)tests", ":(exclude)*.md"]
+# The reproducer itself (which commands to run, how to render): a record keeps the commands it ran, so a change here
+# does not make a record stale; `--rerun` re-measures anyway
+REPRODUCER = [":(exclude)bench/reproduce*.py"]
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
 
 def provenance() -> dict:
@@ -38,9 +52,8 @@ def provenance() -> dict:
     import torch
     import transformers
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
+    commit = _git("rev-parse", "HEAD").stdout.strip()
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE).stdout.strip()
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return {"commit": commit + ("+local changes" if dirty else ""),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -50,49 +63,114 @@ def provenance() -> dict:
                          "lightning": lightning.__version__, "transformers": transformers.__version__}}
 
 
-def run_recipe(name: str, args: argparse.Namespace, workdir: Path) -> dict:
-    budget = Budget(out=workdir / name, smoke=args.smoke)
+def stale_reason(part: dict, smoke: bool) -> str | None:
+    """Why a record's part (its provenance and budget) no longer measures this code; None when it still does."""
+    commit = part["commit"]
+    if part.get("smoke", False) != smoke:
+        return "made with the other budget (--smoke)"
+    if commit.endswith("+local changes"):
+        return f"made from uncommitted changes on {commit[:7]}"
+    changed = _git("diff", "--name-only", commit, "--", ".", *NOT_CODE, *REPRODUCER)
+    if changed.returncode != 0:
+        return f"commit {commit[:7]} is not in this clone"
+    files = changed.stdout.split()
+    return f"{len(files)} file(s) changed since {commit[:7]}, e.g. {files[0]}" if files else None
+
+
+def _timed_part(function, budget: Budget, *args) -> dict:
     started = provenance()  # the code that runs is the code at the start (a commit made meanwhile is not it)
     start = time.perf_counter()
-    result = RUNNERS[name](budget, args.peer)
-    return {"recipe": name, **result, "wall_s": round(time.perf_counter() - start, 1), "commands": budget.commands,
-            "smoke": args.smoke, "peer_requested": args.peer, **started}
+    result = function(budget, *args)
+    return {**result, "wall_s": round(time.perf_counter() - start, 1), "commands": budget.commands, **started}
+
+
+def run_ours(name: str, args: argparse.Namespace, workdir: Path) -> dict:
+    part = _timed_part(RECIPES[name].ours, Budget(out=workdir / name, smoke=args.smoke))
+    return {"recipe": name, **part, "smoke": args.smoke, "peer_requested": False}
+
+
+def add_peer(record: dict, args: argparse.Namespace, workdir: Path) -> dict:
+    """`record` with the peer's figures and, under "peer_run", the peer's own wall time, commands and provenance."""
+    part = _timed_part(RECIPES[record["recipe"]].peer, Budget(out=workdir / f"{record['recipe']}_peer",
+                                                              smoke=args.smoke), record)
+    run = {key: part.pop(key) for key in ("wall_s", "commands", "commit", "date", "machine", "versions")}
+    return {**record, **part, "peer_requested": True, "peer_run": {**run, "smoke": args.smoke}}
+
+
+def peer_stale_reason(record: dict, smoke: bool) -> str | None:
+    if "peer_run" in record:
+        return stale_reason(record["peer_run"], smoke)
+    # a record from before parts were separate: its peer ran in the same go as ours, or not at all
+    return None if record.get("peer_requested", True) else "not run yet"
 
 
 def read_records(results: Path) -> dict[str, dict]:
     return {path.stem: json.loads(path.read_text()) for path in sorted(results.glob("*.json"))}
 
 
+def write_record(results: Path, record: dict) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{record['recipe']}.json"
+    partial = path.with_suffix(".json.partial")  # a record is replaced whole or not at all
+    partial.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    partial.replace(path)
+
+
+def reproduce(name: str, record: dict | None, args: argparse.Namespace, workdir: Path) -> None:
+    """Run what `name` still needs (all of it, unless --resume keeps a part that is current) and write its record
+    after each part, so an interrupted or failed peer never costs our part."""
+    why = "no record" if record is None else stale_reason(record, args.smoke) if args.resume else "--resume not given"
+    if not why:
+        print(f"{name}: keeping our part from {record['commit'][:7]} ({record['date'][:10]})", flush=True)
+    elif args.dry_run:
+        print(f"would run {name}{' with its peer' if args.peer else ''} ({why})")
+        return
+    else:
+        print(f"{name}: running ({why}) ...", flush=True)
+        record = run_ours(name, args, workdir)
+        write_record(args.results_dir, record)
+        print(f"{name}: figure {record['figure']} in {record['wall_s']} s", flush=True)
+    if not args.peer:
+        return
+    peer_why = "our part re-ran" if why else peer_stale_reason(record, args.smoke)
+    if not peer_why:
+        print(f"{name}: keeping the peer's part", flush=True)
+    elif args.dry_run:
+        print(f"would run {name}'s peer ({peer_why})")
+    else:
+        print(f"{name}: running the peer ({peer_why}) ...", flush=True)
+        record = add_peer(record, args, workdir)
+        write_record(args.results_dir, record)
+        print(f"{name}: peer in {record['peer_run']['wall_s']} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.reproduce", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", choices=["all", *RUNNERS], default="all")
+    parser.add_argument("--recipe", choices=["all", *RECIPES], default="all")
     parser.add_argument("--peer", action="store_true", help="also run the Hugging Face peer on the same budget")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep each part (ours, the peer's) whose record still measures this code: made at a "
+                             "commit whose code, the reproducer's own files aside, equals the working tree's")
     parser.add_argument("--smoke", action="store_true", help="a few batches per run: checks the pipeline, not figures")
     parser.add_argument("--dry-run", action="store_true", help="run nothing; print the plan and re-render")
     parser.add_argument("--results_dir", type=Path, default=RESULTS)
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--workdir", type=Path, help="where runs go (default: a temporary folder)")
     args = parser.parse_args(argv)
-    names = list(RUNNERS) if args.recipe == "all" else [args.recipe]
+    names = list(RECIPES) if args.recipe == "all" else [args.recipe]
+    existing = read_records(args.results_dir)
     failed = []
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="reproduce_") as tmp:
         for name in names:
-            if args.dry_run:
-                print(f"would run {name}{' with its peer' if args.peer else ''}")
-                continue
-            print(f"{name}: running ...", flush=True)
             try:
-                record = run_recipe(name, args, args.workdir or Path(tmp))
+                reproduce(name, existing.get(name), args, args.workdir or Path(tmp))
             except (RuntimeError, KeyError, ValueError) as error:
                 print(f"{name}: failed: {error}", file=sys.stderr)
                 failed.append(name)
-                continue
-            args.results_dir.mkdir(parents=True, exist_ok=True)
-            (args.results_dir / f"{name}.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-            print(f"{name}: figure {record['figure']} in {record['wall_s']} s", flush=True)
     render(read_records(args.results_dir), args.docs)
-    print(f"Rendered {args.docs} from {args.results_dir}")
+    print(f"Rendered {args.docs} from {args.results_dir} ({time.perf_counter() - start:.0f} s in all)")
     return 1 if failed else 0
 
 

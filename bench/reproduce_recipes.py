@@ -1,11 +1,15 @@
 """The five reference recipes (../shared/RECIPES.md) as runs of our shipped configs, each returning its figures for
-`bench/reproduce.py`. Every function takes a `Budget` and whether to run the Hugging Face peer too."""
+`bench/reproduce.py`. A recipe is two parts run separately, so a long run can resume between them: ours (takes a
+`Budget`, returns the record's figures) and the Hugging Face peer (takes a `Budget` and our part's record, returns
+what to add to it)."""
 
 from __future__ import annotations
 
 import json
 import statistics
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.reproduce_runs import Budget, best_value, last_value, steps_per_second
@@ -14,37 +18,42 @@ from lightning_app.tools.lm_tables import bce_on_off_rows
 MRPC_SEEDS = (0, 1, 2)
 
 
-def custom_mlm(b: Budget, peer: bool) -> dict:
+def custom_mlm(b: Budget) -> dict:
     run_dir = b.fit("custom_mlm.yaml", "custom_mlm")
     best = best_value(run_dir, "val/perplexity")
     figure = last_value(run_dir, "val/perplexity")
     notes = ["Stand-in: the embedded all-MiniLM-L6-v2, because bert-base-uncased weights cannot be obtained here; "
              "with them: `python main.py fit --config configs/custom_mlm.yaml --model.pretrained_model "
              "/path/to/bert-base-uncased --data.train_file ../shared/data/custom-txt/train.txt`."]
-    if peer:
-        notes.append("No Hugging Face peer script exists for this recipe (run_mlm_no_trainer.py needs the weights).")
     return {"figure": figure, "ours": {"final_val_perplexity": figure, "best_val_perplexity": best},
             "peer": None, "notes": notes, "stand_in": True}
 
 
-def wikitext2(b: Budget, peer: bool) -> dict:
+def custom_mlm_peer(b: Budget, record: dict) -> dict:
+    return {"peer": None, "notes": [*record["notes"], "No Hugging Face peer script exists for this recipe "
+                                    "(run_mlm_no_trainer.py needs the weights)."]}
+
+
+def wikitext2(b: Budget) -> dict:
     run_dir = b.fit("wikitext2_bert_mini.yaml", "wikitext2")
     steps = max(step for step, _ in _scalars(run_dir)["train/loss"])
     figure = last_value(run_dir, "val/perplexity")
     notes = ["Data: the word-level WikiText-2 v1 (`<unk>` kept as one token) in ../shared/data; the reference used "
              "the raw release (`--data.data_dir /path/to/wikitext-2-raw` reads it). No test perplexity: "
              "../shared/data has no wiki.test.tokens."]
-    result = {"figure": figure, "ours": {"val_perplexity": figure, "val_loss": last_value(run_dir, "val/loss"),
-                                         "optimizer_steps": steps}, "peer": None, "notes": notes}
-    if peer:
-        line = b.bench("bench/mlm_quality_vs_hf.py", "wikitext2_peer", "--side", "peer", "--steps", str(steps),
-                       "--run_dir", str(b.out / "wikitext2_peer_runs"))
-        result["peer"] = {"val_perplexity": line["val_perplexity"], "steps": steps,
-                          "label": "HF Trainer, same model, blocks and schedule, scored by the same function"}
-    return result
+    return {"figure": figure, "ours": {"val_perplexity": figure, "val_loss": last_value(run_dir, "val/loss"),
+                                       "optimizer_steps": steps}, "peer": None, "notes": notes}
 
 
-def mrpc(b: Budget, peer: bool) -> dict:
+def wikitext2_peer(b: Budget, record: dict) -> dict:
+    steps = record["ours"]["optimizer_steps"]  # the same optimizer steps as our run
+    line = b.bench("bench/mlm_quality_vs_hf.py", "wikitext2_peer", "--side", "peer", "--steps", str(steps),
+                   "--run_dir", str(b.out / "wikitext2_peer_runs"))
+    return {"peer": {"val_perplexity": line["val_perplexity"], "steps": steps,
+                     "label": "HF Trainer, same model, blocks and schedule, scored by the same function"}}
+
+
+def mrpc(b: Budget) -> dict:
     seeds = {}
     for seed in MRPC_SEEDS:
         # a seed is the weights' init and dropout (seed_everything) and the training order (data.seed), as in
@@ -53,38 +62,40 @@ def mrpc(b: Budget, peer: bool) -> dict:
                         str(seed))
         seeds[seed] = {"accuracy": last_value(run_dir, "val/accuracy"), "f1": last_value(run_dir, "val/f1")}
     ours = _mean_sd(seeds)
-    result = {"figure": ours["accuracy_mean"], "ours": {**ours, "per_seed": seeds}, "peer": None, "stand_in": True,
-              "notes": ["Stand-in: the embedded all-MiniLM-L6-v2 (configs/mrpc_minilm.yaml). The reference's "
-                        "ModernBERT-base needs weights this machine cannot download: its row below."]}
-    if peer:
-        budget = ["--max-steps", "2"] if b.smoke else []
-        lines = {seed: b.bench("bench/mrpc_vs_hf.py", f"mrpc_peer_seed{seed}", "--which", "peer", "--seed",
-                               str(seed), *budget)["hf_trainer"] for seed in MRPC_SEEDS}
-        result["peer"] = {**_mean_sd({s: {"accuracy": p["dev_accuracy"], "f1": p["dev_f1"]} for s, p in
-                                      lines.items()}), "label": "HF Trainer, bench/mrpc_vs_hf.py's peer recipe"}
-    return result
+    return {"figure": ours["accuracy_mean"], "ours": {**ours, "per_seed": seeds}, "peer": None, "stand_in": True,
+            "notes": ["Stand-in: the embedded all-MiniLM-L6-v2 (configs/mrpc_minilm.yaml). The reference's "
+                      "ModernBERT-base needs weights this machine cannot download: its row below."]}
 
 
-def mini_bert(b: Budget, peer: bool) -> dict:
+def mrpc_peer(b: Budget, record: dict) -> dict:
+    budget = ["--max-steps", "2"] if b.smoke else []
+    lines = {seed: b.bench("bench/mrpc_vs_hf.py", f"mrpc_peer_seed{seed}", "--which", "peer", "--seed", str(seed),
+                           *budget)["hf_trainer"] for seed in MRPC_SEEDS}
+    return {"peer": {**_mean_sd({s: {"accuracy": p["dev_accuracy"], "f1": p["dev_f1"]} for s, p in lines.items()}),
+                     "label": "HF Trainer, bench/mrpc_vs_hf.py's peer recipe"}}
+
+
+def mini_bert(b: Budget) -> dict:
     steps = "4" if b.smoke else "60"
     run_dir = b.fit("mini_bert.yaml", "mini_bert", "--trainer.max_steps", steps, "--trainer.limit_val_batches", "0",
                     "--trainer.log_every_n_steps", "1" if b.smoke else "5",
                     smoke_extra=("--trainer.limit_train_batches", "16"))
     rate = steps_per_second(run_dir)
     ms = round(1000 / rate, 1) if rate else None
-    result = {"figure": ms, "ours": {"ms_per_optimizer_step": ms, "ms_per_micro_batch": ms and round(ms / 4, 1),
-                                     "parameters": 4_498_880, "timed_steps": int(steps)}, "peer": None,
-              "notes": ["Logical batch 32 = micro-batch 8 x accumulation 4, blocks of 128 tokens, CPU; the "
-                        "reference's 70 ms/step was a target, its own measurement ~260 ms per micro-batch (i7)."]}
-    if peer:
-        line = b.bench("bench/mlm_throughput.py", "mini_bert_peer", "--configs", "micro", "--steps",
-                       "4" if b.smoke else "20")
-        result["peer"] = {"ms_per_step": line["peer_ms_per_step"], "ours_same_bench": line["ours_ms_per_step"],
-                          "label": "bench/mlm_throughput.py micro (same shape, tied output layer), per micro-batch"}
-    return result
+    return {"figure": ms, "ours": {"ms_per_optimizer_step": ms, "ms_per_micro_batch": ms and round(ms / 4, 1),
+                                   "parameters": 4_498_880, "timed_steps": int(steps)}, "peer": None,
+            "notes": ["Logical batch 32 = micro-batch 8 x accumulation 4, blocks of 128 tokens, CPU; the "
+                      "reference's 70 ms/step was a target, its own measurement ~260 ms per micro-batch (i7)."]}
 
 
-def bce_lm(b: Budget, peer: bool) -> dict:
+def mini_bert_peer(b: Budget, record: dict) -> dict:
+    line = b.bench("bench/mlm_throughput.py", "mini_bert_peer", "--configs", "micro", "--steps",
+                   "4" if b.smoke else "20")
+    return {"peer": {"ms_per_step": line["peer_ms_per_step"], "ours_same_bench": line["ours_ms_per_step"],
+                     "label": "bench/mlm_throughput.py micro (same shape, tied output layer), per micro-batch"}}
+
+
+def bce_lm(b: Budget) -> dict:
     corpus, small = _hold_out_small_set(b.out)
     data = ["--data.init_args.corpus_file", str(corpus), "--data.init_args.extra_eval_files",
             json.dumps({"small": str(small)})]
@@ -104,13 +115,15 @@ def bce_lm(b: Budget, peer: bool) -> dict:
                "--other_ckpt_path", str(checkpoints / "step2000.ckpt"), "--eval_set", "val_small", "--top_n", "3",
                "--output", str(out)], "bce_lm_compare")
         result["ours"]["step1000_vs_step2000"] = json.loads(out.read_text())["comparison"]
-    if peer:
-        line = b.bench("bench/causal_lm_vs_hf.py", "bce_lm_peer", "--peer_only", "our_recipe", "--steps",
-                       "4" if b.smoke else "2000", "--out", str(b.out / "bce_lm_peer"))
-        result["peer"] = {"val_perplexity": line["val_perplexity"], "steps_per_s": line["steps_per_s"],
-                          "label": "HF Trainer, our lr/dropout, CE only, MiniLM tokenizer (perplexity not comparable "
-                                   "with our trained BPE's)"}
     return result
+
+
+def bce_lm_peer(b: Budget, record: dict) -> dict:
+    line = b.bench("bench/causal_lm_vs_hf.py", "bce_lm_peer", "--peer_only", "our_recipe", "--steps",
+                   "4" if b.smoke else "2000", "--out", str(b.out / "bce_lm_peer"))
+    return {"peer": {"val_perplexity": line["val_perplexity"], "steps_per_s": line["steps_per_s"],
+                     "label": "HF Trainer, our lr/dropout, CE only, MiniLM tokenizer (perplexity not comparable "
+                              "with our trained BPE's)"}}
 
 
 def _hold_out_small_set(out: Path) -> tuple[Path, Path]:
@@ -138,4 +151,12 @@ def _mean_sd(per_seed: dict) -> dict:
     return result
 
 
-RUNNERS = {"custom_mlm": custom_mlm, "wikitext2": wikitext2, "mrpc": mrpc, "mini_bert": mini_bert, "bce_lm": bce_lm}
+@dataclass(frozen=True)
+class Recipe:
+    ours: Callable[[Budget], dict]
+    peer: Callable[[Budget, dict], dict]
+
+
+RECIPES = {"custom_mlm": Recipe(custom_mlm, custom_mlm_peer), "wikitext2": Recipe(wikitext2, wikitext2_peer),
+           "mrpc": Recipe(mrpc, mrpc_peer), "mini_bert": Recipe(mini_bert, mini_bert_peer),
+           "bce_lm": Recipe(bce_lm, bce_lm_peer)}

@@ -46,7 +46,7 @@ def ours_cell(name: str, record: dict) -> str:
 def peer_cell(record: dict) -> str:
     peer = record.get("peer")
     if not peer:
-        return "not run (made without --peer)" if record.get("peer_requested") is False else "-"
+        return "not run yet (needs --peer)" if record.get("peer_requested") is False else "-"
     shown = {k: v for k, v in peer.items() if k != "label" and not isinstance(v, dict)}
     return ", ".join(f"{k} {v}" for k, v in shown.items()) + f" ({peer['label']})"
 
@@ -70,9 +70,14 @@ def table(records: dict[str, dict]) -> list[str]:
             lines.append(f"| {title} | {reference} | not run yet | - | - | - | {command} | - |")
             continue
         smoke = " **(smoke budget)**" if record.get("smoke") else ""
+        wall = f"{record['wall_s']:.0f} s"
+        made = f"{record['commit'][:7]} · {record['machine']} · {record['date'][:10]}"
+        if "peer_run" in record:  # the peer ran as its own part (perhaps resumed later): its own time and provenance
+            peer = record["peer_run"]
+            wall += f" + peer {peer['wall_s']:.0f} s"
+            made += f"; peer: {peer['commit'][:7]} · {peer['machine']} · {peer['date'][:10]}"
         lines.append(f"| {title} | {reference} | {ours_cell(name, record)}{smoke} | {peer_cell(record)} | "
-                     f"{difference_cell(name, record)} | {record['wall_s']:.0f} s | {command} | "
-                     f"{record['commit'][:7]} · {record['machine']} · {record['date'][:10]} |")
+                     f"{difference_cell(name, record)} | {wall} | {command} | {made} |")
     for title, command, missing in NOT_OBTAINABLE:
         lines.append(f"| {title} | see above | not run: needs {missing} | - | - | - | `{command}` | - |")
     return lines
@@ -81,7 +86,7 @@ def table(records: dict[str, dict]) -> list[str]:
 def details(name: str, record: dict) -> list[str]:
     lines = [f"### {REFERENCE[name][0]}", "", *[f"- {note}" for note in record.get("notes", [])],
              f"- Versions: {json.dumps(record['versions'])}", "- Commands, as run:", "", "```bash",
-             *record["commands"], "```", ""]
+             *record["commands"], *record.get("peer_run", {}).get("commands", []), "```", ""]
     ours = record["ours"]
     if "bce_on_off" in ours:
         lines += ["BCE on vs off (Δ = off against on):", "", bce_on_off_markdown(ours["bce_on_off"]), ""]

@@ -3,10 +3,11 @@ for the others and never shows a figure for weights this machine cannot obtain; 
 command itself from rotting."""
 
 import json
+import subprocess
 
 import pytest
 
-from bench import reproduce
+from bench import reproduce, reproduce_recipes
 from bench.reproduce_render import BEGIN, END, render
 
 PROSE = f"# Reproducing\n\nHand-written prose.\n\n{BEGIN}\nold table\n{END}\n\nAfter the table.\n"
@@ -44,7 +45,22 @@ def test_a_record_made_without_the_peer_shows_its_own_command(tmp_path):
     docs.write_text(PROSE)
     render({"wikitext2": {**_record("wikitext2", 440.0, val_perplexity=440.0), "peer_requested": False}}, docs)
     row = next(line for line in docs.read_text().splitlines() if line.startswith("| B. BERT-mini"))
-    assert "`python -m bench.reproduce --recipe wikitext2`" in row and "not run (made without --peer)" in row
+    assert "`python -m bench.reproduce --recipe wikitext2`" in row and "not run yet (needs --peer)" in row
+
+
+def test_a_peer_run_as_its_own_part_shows_its_own_time_and_commit(tmp_path):
+    docs = tmp_path / "reproduction.md"
+    docs.write_text(PROSE)
+    peer_run = {"wall_s": 4000.0, "commands": ["python bench/mlm_quality_vs_hf.py --side peer"], "commit": "9876543210",
+                "date": "2026-12-05T01:00:00+00:00", "machine": "x86_64 2 CPU cores", "versions": {}}
+    record = {**_record("wikitext2", 440.0, val_perplexity=440.0), "peer_requested": True, "peer_run": peer_run,
+              "peer": {"val_perplexity": 500.0, "label": "HF Trainer"}}
+    render({"wikitext2": record}, docs)
+    text = docs.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| B. BERT-mini"))
+    assert "12 s + peer 4000 s" in row and "abcdef1" in row and "peer: 9876543 " in row
+    assert "val_perplexity 500.0 (HF Trainer)" in row
+    assert "python bench/mlm_quality_vs_hf.py --side peer" in text.split(END)[0].split("### B.")[1]
 
 
 def test_dry_run_runs_nothing_and_renders_existing_records(tmp_path, capsys):
@@ -62,9 +78,82 @@ def test_smoke_budget_writes_a_complete_record(tmp_path):
     results, docs = tmp_path / "results", tmp_path / "docs.md"
     assert reproduce.main(["--recipe", "bce_lm", "--smoke", "--results_dir", str(results), "--docs", str(docs),
                            "--workdir", str(tmp_path / "work")]) == 0
-    record = json.loads((results / "bce_lm.json").read_text())
+    record = json.loads((results / "custom_mlm.json").read_text())
     assert record["smoke"] is True and record["figure"] > 1.0 and record["wall_s"] > 0
     assert {row["split"] for row in record["ours"]["bce_on_off"]} == {"val", "val_small", "val_wikitext"}
     assert record["commands"][0].startswith("python main.py fit --config configs/tr_en_bce_lm.yaml")
     assert len(record["commit"]) >= 40 and record["versions"]["torch"]
     assert "(smoke budget)" in docs.read_text()
+
+
+def _fake_recipes(monkeypatch, peer_fails: bool) -> dict:
+    """Recipes that count their calls instead of training, and a fixed provenance."""
+    calls = {"ours": 0, "peer": 0}
+
+    def ours(budget):
+        calls["ours"] += 1
+        return {"figure": 1.5, "ours": {"val_perplexity": 1.5}, "peer": None, "notes": []}
+
+    def peer(budget, record):
+        calls["peer"] += 1
+        if peer_fails:
+            raise RuntimeError("the peer was interrupted")
+        return {"peer": {"val_perplexity": 2.5, "label": "fake peer"}}
+
+    monkeypatch.setattr(reproduce, "RECIPES", {"custom_mlm": reproduce_recipes.Recipe(ours, peer)})
+    monkeypatch.setattr(reproduce, "provenance", lambda: {"commit": "c0ffee", "date": "2026-12-04T00:00:00",
+                                                          "machine": "m", "versions": {}})
+    return calls
+
+
+def test_a_failed_peer_keeps_our_part_and_resume_runs_only_the_peer(tmp_path, monkeypatch, capsys):
+    results, docs = tmp_path / "results", tmp_path / "docs.md"
+    argv = ["--recipe", "custom_mlm", "--peer", "--results_dir", str(results), "--docs", str(docs)]
+    calls = _fake_recipes(monkeypatch, peer_fails=True)
+    assert reproduce.main(argv) == 1 and calls == {"ours": 1, "peer": 1}
+    record = json.loads((results / "custom_mlm.json").read_text())
+    assert record["figure"] == 1.5 and record["peer_requested"] is False and "peer_run" not in record
+    assert [p.name for p in results.iterdir()] == ["custom_mlm.json"]  # no partial file left behind
+
+    calls = _fake_recipes(monkeypatch, peer_fails=False)
+    monkeypatch.setattr(reproduce, "stale_reason", lambda part, smoke: None)  # our part still measures this code
+    assert reproduce.main([*argv, "--resume"]) == 0 and calls == {"ours": 0, "peer": 1}
+    record = json.loads((results / "custom_mlm.json").read_text())
+    assert record["peer"]["val_perplexity"] == 2.5 and record["peer_run"]["commit"] == "c0ffee"
+    assert record["wall_s"] >= 0 and record["peer_run"]["wall_s"] >= 0 and record["peer_requested"] is True
+
+    calls = _fake_recipes(monkeypatch, peer_fails=False)
+    assert reproduce.main([*argv, "--resume"]) == 0 and calls == {"ours": 0, "peer": 0}  # both parts current
+    assert reproduce.main(argv) == 0 and calls == {"ours": 1, "peer": 1}  # without --resume: everything again
+    assert "keeping our part from c0ffee" in capsys.readouterr().out
+
+
+def _commit(repo, message: str) -> str:
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", message], check=True)
+    return subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_part_is_stale_once_the_code_it_measured_changes(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    for name in ("models/model.py", "bench/reproduce_recipes.py", "bench/results/reproduce/x.json", "docs/page.md",
+                 "tests/test_x.py"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("first\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    commit = _commit(repo, "first")
+    monkeypatch.setattr(reproduce, "ROOT", repo)
+    part = {"commit": commit, "smoke": False}
+    for name in ("bench/reproduce_recipes.py", "bench/results/reproduce/x.json", "docs/page.md", "tests/test_x.py"):
+        (repo / name).write_text("second\n")  # not measured code: the part stays current, committed or not
+    assert reproduce.stale_reason(part, smoke=False) is None
+    _commit(repo, "second")
+    assert reproduce.stale_reason(part, smoke=False) is None
+    assert "--smoke" in reproduce.stale_reason(part, smoke=True)
+    assert "uncommitted" in reproduce.stale_reason({**part, "commit": commit + "+local changes"}, smoke=False)
+    assert "not in this clone" in reproduce.stale_reason({**part, "commit": "0" * 40}, smoke=False)
+    (repo / "models/model.py").write_text("second\n")
+    assert "models/model.py" in reproduce.stale_reason(part, smoke=False)  # uncommitted change to measured code
+    _commit(repo, "third")
+    assert "models/model.py" in reproduce.stale_reason(part, smoke=False)
