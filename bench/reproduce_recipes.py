@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.reproduce_runs import Budget, best_value, last_value, steps_per_second
+from bench.reproduce_runs import Budget, best_value, last_step, last_value, steps_per_second
 from lightning_app.tools.lm_tables import bce_on_off_rows
 
 MRPC_SEEDS = (0, 1, 2)
@@ -36,7 +36,7 @@ def custom_mlm_peer(b: Budget, record: dict) -> dict:
 
 def wikitext2(b: Budget) -> dict:
     run_dir = b.fit("wikitext2_bert_mini.yaml", "wikitext2")
-    steps = max(step for step, _ in _scalars(run_dir)["train/loss"])
+    steps = last_step(run_dir)
     figure = last_value(run_dir, "val/perplexity")
     notes = ["Data: the word-level WikiText-2 v1 (`<unk>` kept as one token) in ../shared/data; the reference used "
              "the raw release (`--data.data_dir /path/to/wikitext-2-raw` reads it). No test perplexity: "
@@ -134,12 +134,6 @@ def _hold_out_small_set(out: Path) -> tuple[Path, Path]:
     corpus.write_text("\n".join(ln for i, ln in enumerate(lines) if i % 200 != 199) + "\n", encoding="utf-8")
     small.write_text("\n".join(ln for i, ln in enumerate(lines) if i % 200 == 199) + "\n", encoding="utf-8")
     return corpus, small
-
-
-def _scalars(run_dir: Path) -> dict:
-    from lightning_app.tools.report import read_scalars
-
-    return read_scalars(run_dir)
 
 
 def _mean_sd(per_seed: dict) -> dict:

@@ -8,7 +8,6 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,10 +65,10 @@ def best_value(run_dir: Path, tag: str) -> float | None:
     return round(min(value for _, value in points), 4) if points else None
 
 
-def timed(function, *args) -> tuple[dict, float]:
-    start = time.perf_counter()
-    result = function(*args)
-    return result, round(time.perf_counter() - start, 1)
+def last_step(run_dir: Path) -> int:
+    """The run's last global step: the highest step any scalar was logged at (`train/loss` alone would miss the
+    steps after its last `log_every_n_steps` multiple; the end-of-epoch validation is logged at the final step)."""
+    return max(int(points[-1][0]) for points in read_scalars(run_dir).values() if points)
 
 
 def steps_per_second(run_dir: Path) -> float | None:

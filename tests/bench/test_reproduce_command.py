@@ -157,3 +157,16 @@ def test_a_part_is_stale_once_the_code_it_measured_changes(tmp_path, monkeypatch
     assert "models/model.py" in reproduce.stale_reason(part, smoke=False)  # uncommitted change to measured code
     _commit(repo, "third")
     assert "models/model.py" in reproduce.stale_reason(part, smoke=False)
+
+
+def test_the_last_step_is_the_runs_not_the_last_logged_training_loss(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from bench.reproduce_runs import last_step
+
+    writer = SummaryWriter(str(tmp_path))
+    for step in (0, 50, 100):  # log_every_n_steps 50
+        writer.add_scalar("train/loss", 1.0, step)
+    writer.add_scalar("val/loss", 1.0, 136)  # end-of-epoch validation at the final step
+    writer.close()
+    assert last_step(tmp_path) == 136
