@@ -38,7 +38,7 @@ DOCS = ROOT / "docs" / "reproduction.md"
 # Paths that are not the measured code: this command's own outputs, the docs and the tests
 NOT_CODE = [":(exclude)docs", ":(exclude)bench/results", ":(exclude)tests", ":(exclude)*.md"]
 # The reproducer itself (which commands to run, how to render): a record keeps the commands it ran, so a change here
-# does not make a record stale; `--rerun` re-measures anyway
+# does not make a record stale; leave out --resume to re-measure anyway
 REPRODUCER = [":(exclude)bench/reproduce*.py"]
 
 
@@ -119,7 +119,7 @@ def write_record(results: Path, record: dict) -> None:
 def reproduce(name: str, record: dict | None, args: argparse.Namespace, workdir: Path) -> None:
     """Run what `name` still needs (all of it, unless --resume keeps a part that is current) and write its record
     after each part, so an interrupted or failed peer never costs our part."""
-    why = "no record" if record is None else stale_reason(record, args.smoke) if args.resume else "--resume not given"
+    why = "no record" if record is None else stale_reason(record, args.smoke) if args.resume else "without --resume"
     if not why:
         print(f"{name}: keeping our part from {record['commit'][:7]} ({record['date'][:10]})", flush=True)
     elif args.dry_run:
