@@ -88,6 +88,12 @@ def details(name: str, record: dict) -> list[str]:
              f"- Versions: {json.dumps(record['versions'])}", "- Commands, as run:", "", "```bash",
              *record["commands"], *record.get("peer_run", {}).get("commands", []), "```", ""]
     ours = record["ours"]
+    if "per_seed" in ours:
+        lines += ["Dev accuracy and F1 after the last epoch (no selection on dev), per seed:", "",
+                  "| seed | accuracy | F1 |", "|---|---|---|",
+                  *[f"| {seed} | {row['accuracy']} | {row['f1']} |" for seed, row in ours["per_seed"].items()],
+                  f"| mean ± sd | {ours['accuracy_mean']} ± {ours['accuracy_sd']} | {ours['f1_mean']} ± "
+                  f"{ours['f1_sd']} |", ""]
     if "bce_on_off" in ours:
         lines += ["BCE on vs off (Δ = off against on):", "", bce_on_off_markdown(ours["bce_on_off"]), ""]
     if "step1000_vs_step2000" in ours:

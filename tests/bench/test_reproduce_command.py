@@ -170,3 +170,15 @@ def test_the_last_step_is_the_runs_not_the_last_logged_training_loss(tmp_path):
     writer.add_scalar("val/loss", 1.0, 136)  # end-of-epoch validation at the final step
     writer.close()
     assert last_step(tmp_path) == 136
+
+
+def test_mrpc_details_show_every_seed_and_their_mean(tmp_path):
+    docs = tmp_path / "reproduction.md"
+    docs.write_text(PROSE)
+    per_seed = {"0": {"accuracy": 0.8, "f1": 0.85}, "1": {"accuracy": 0.82, "f1": 0.87}}
+    record = _record("mrpc", 0.81, accuracy_mean=0.81, accuracy_sd=0.0141, f1_mean=0.86, f1_sd=0.0141,
+                     per_seed=per_seed)
+    render({"mrpc": record}, docs)
+    details = docs.read_text().split("### C. GLUE MRPC")[1]
+    assert "| 0 | 0.8 | 0.85 |" in details and "| 1 | 0.82 | 0.87 |" in details
+    assert "| mean ± sd | 0.81 ± 0.0141 | 0.86 ± 0.0141 |" in details
