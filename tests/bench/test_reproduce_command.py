@@ -76,10 +76,12 @@ def test_dry_run_runs_nothing_and_renders_existing_records(tmp_path, capsys):
 @pytest.mark.slow
 def test_smoke_budget_writes_a_complete_record(tmp_path):
     results, docs = tmp_path / "results", tmp_path / "docs.md"
-    assert reproduce.main(["--recipe", "bce_lm", "--smoke", "--results_dir", str(results), "--docs", str(docs),
-                           "--workdir", str(tmp_path / "work")]) == 0
-    record = json.loads((results / "custom_mlm.json").read_text())
+    assert reproduce.main(["--recipe", "bce_lm", "--smoke", "--peer", "--results_dir", str(results), "--docs",
+                           str(docs), "--workdir", str(tmp_path / "work")]) == 0
+    record = json.loads((results / "bce_lm.json").read_text())
     assert record["smoke"] is True and record["figure"] > 1.0 and record["wall_s"] > 0
+    assert record["peer"]["val_perplexity"] > 1.0 and record["peer_run"]["wall_s"] > 0
+    assert record["peer_run"]["commands"][0].startswith("python bench/causal_lm_vs_hf.py --peer_only our_recipe")
     assert {row["split"] for row in record["ours"]["bce_on_off"]} == {"val", "val_small", "val_wikitext"}
     assert record["commands"][0].startswith("python main.py fit --config configs/tr_en_bce_lm.yaml")
     assert len(record["commit"]) >= 40 and record["versions"]["torch"]
