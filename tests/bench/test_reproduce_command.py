@@ -184,3 +184,19 @@ def test_mrpc_details_show_every_seed_and_their_mean(tmp_path):
     details = docs.read_text().split("### C. GLUE MRPC")[1]
     assert "| 0 | 0.8 | 0.85 |" in details and "| 1 | 0.82 | 0.87 |" in details
     assert "| mean ± sd | 0.81 ± 0.0141 | 0.86 ± 0.0141 |" in details
+
+
+def test_the_mrpc_peer_runs_each_seed_once_in_its_fastest_setting_only():
+    calls = []
+
+    class RecordingBudget:
+        smoke = False
+
+        def bench(self, script, label, *args):
+            calls.append(args)
+            return {"hf_trainer": {"dev_accuracy": 0.8, "dev_f1": 0.85}}
+
+    part = reproduce_recipes.mrpc_peer(RecordingBudget(), {})
+    assert [args[args.index("--seed") + 1] for args in calls] == ["0", "1", "2"]
+    assert all("--no-pad-to-128-row" in args for args in calls)  # the slow reference row is not the recipe's peer
+    assert part["peer"]["f1_mean"] == 0.85 and part["peer"]["f1_sd"] == 0.0
