@@ -194,9 +194,11 @@ def test_the_mrpc_peer_runs_each_seed_once_in_its_fastest_setting_only():
 
         def bench(self, script, label, *args):
             calls.append(args)
-            return {"hf_trainer": {"dev_accuracy": 0.8, "dev_f1": 0.85}}
+            seed = int(args[args.index("--seeds") + 1])  # bench/mrpc_vs_hf.py's JSON line, one seed
+            run = {"seed": seed, "dev_accuracy": 0.8, "dev_f1": 0.85, "wall_s": 300.0}
+            return {"hf_trainer": {"summary": {"runs": 1, "dev_accuracy_mean": 0.8}, "seeds": [run]}}
 
     part = reproduce_recipes.mrpc_peer(RecordingBudget(), {})
-    assert [args[args.index("--seed") + 1] for args in calls] == ["0", "1", "2"]
+    assert [args[args.index("--seeds") + 1] for args in calls] == ["0", "1", "2"]
     assert all("--no-pad-to-128-row" in args for args in calls)  # the slow reference row is not the recipe's peer
     assert part["peer"]["f1_mean"] == 0.85 and part["peer"]["f1_sd"] == 0.0
