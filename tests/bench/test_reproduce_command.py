@@ -88,6 +88,17 @@ def test_smoke_budget_writes_a_complete_record(tmp_path):
     assert "(smoke budget)" in docs.read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe, peer_figure", [("mrpc", "f1_mean"), ("wikitext2", "val_perplexity")])
+def test_a_smoke_run_of_the_peer_reads_its_bench_output(recipe, peer_figure, tmp_path):
+    """Each peer part parses a bench script's JSON line: only a real run shows the keys still match."""
+    results = tmp_path / "results"
+    assert reproduce.main(["--recipe", recipe, "--smoke", "--peer", "--results_dir", str(results), "--docs",
+                           str(tmp_path / "docs.md"), "--workdir", str(tmp_path / "work")]) == 0
+    record = json.loads((results / f"{recipe}.json").read_text())
+    assert record["peer"][peer_figure] > 0 and record["peer_run"]["smoke"] is True
+
+
 def _fake_recipes(monkeypatch, peer_fails: bool) -> dict:
     """Recipes that count their calls instead of training, and a fixed provenance."""
     calls = {"ours": 0, "peer": 0}
