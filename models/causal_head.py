@@ -1,5 +1,5 @@
-"""A `BertLMHeadModel`'s next-token losses through the fused head (`models/fused_lm_loss.py`), and its tied
-embedding's sparse gradient: the model-side glue of the causal LM's fast path."""
+"""A `BertLMHeadModel`'s next-token losses through the fused head (`models/fused_lm_loss.py`): the model-side glue
+of the causal LM's fast path."""
 
 from __future__ import annotations
 
@@ -28,18 +28,3 @@ def next_token_head_losses(model: nn.Module, input_ids: torch.Tensor, attention_
                                              targets, with_bce)
     return ce, bce, int((targets != IGNORE_INDEX).sum())
 
-
-def use_sparse_embedding_gradient(model: nn.Module) -> bool:
-    """Let a word embedding tied to the decoder return its gradient sparse (one row per input token).
-
-    The decoder's (V, H) gradient is dense anyway, and autograd adds the embedding's part into it before the shared
-    parameter's .grad is written, so .grad stays dense (fused AdamW, clipping and DDP see what they saw before).
-    The dense alternative zero-fills a second (V, H) tensor, scatters T rows into it and adds the two: at batch 1
-    x 128 tokens and V = 30,522, ~7 ms of a ~45 ms CPU step. An untied embedding is left dense: its gradient would
-    stay sparse, which fused AdamW does not take. Returns whether the switch was made.
-    """
-    embedding, decoder = model.get_input_embeddings(), model.get_output_embeddings()
-    if decoder is None or decoder.weight is not embedding.weight:
-        return False
-    embedding.sparse = True
-    return True

@@ -23,7 +23,7 @@ from foundation.contract import DataFacts
 from foundation.errors import ConfigError
 from models.bce_term import BceSchedule, scheduled_bce_weight
 from models.building import build_network
-from models.causal_head import next_token_head_losses, use_sparse_embedding_gradient
+from models.causal_head import next_token_head_losses
 from models.task_module import TaskModule, perplexity
 
 # prajjwal1/bert-tiny's shape (Turc et al. 2019): 2 layers, hidden 128, 2 heads, FFN 512
@@ -90,7 +90,6 @@ class CausalLanguageModel(TaskModule):
         if self.model is None:
             self.model = build_decoder(None, self.hparams.model_config, facts.vocab_size)
             self.hparams.model_config = {**(self.hparams.model_config or {}), "vocab_size": facts.vocab_size}
-        use_sparse_embedding_gradient(self.model)  # tied word embedding: no second dense (V, H) gradient
         for name in facts.eval_set_names:
             for stage_name in (name, name.replace("val", "test", 1)):
                 if stage_name not in self.eval_metrics:

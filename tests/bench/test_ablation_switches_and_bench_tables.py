@@ -40,12 +40,16 @@ def test_the_unfused_losses_equal_the_fused_ones_and_the_switch_installs_them(mo
         if with_bce:
             torch.testing.assert_close(fused[1], unfused[1])
     for module, name in ((models.causal_lm, "next_token_head_losses"), (models.task_module, "use_fast_dropout"),
-                         (models.sequence_classifier, "use_cls_only_last_layer")):
+                         (models.sequence_classifier, "use_cls_only_last_layer"),
+                         (models.task_module, "use_sparse_embedding_gradient")):
         monkeypatch.setattr(module, name, getattr(module, name))  # restored after the test
     ablation_switches.switch_off("fused_next_token_losses")
     ablation_switches.switch_off("fast_dropout_masks")
+    ablation_switches.switch_off("sparse_embedding_gradient")
     assert models.causal_lm.next_token_head_losses is ablation_switches.unfused_next_token_head_losses
     assert models.task_module.use_fast_dropout(torch.nn.Linear(1, 1)) is False
+    assert models.task_module.use_sparse_embedding_gradient(model) is False
+    assert "forward" not in vars(model.get_input_embeddings())  # the stock lookup stays
 
 
 def _records() -> list[dict]:

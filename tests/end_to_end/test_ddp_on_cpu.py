@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_helpers import PROJECT_ROOT, write_tiny_mlm_config, write_tiny_mrpc_config
+from cli_helpers import PROJECT_ROOT, write_tiny_causal_config, write_tiny_mlm_config, write_tiny_mrpc_config
 
 from lightning_app.cli import cli_main
 from lightning_app.tools.report import read_scalars
@@ -65,3 +65,15 @@ def test_ddp_mrpc_accuracy_and_f1_equal_single_process(tmp_path, tiny_bert, shar
     _ddp_fit(config, "predict", "--ckpt_path", str(best), "--data.init_args.predict_file", str(dev))
     rows = (run_dir / "evaluations" / f"{best.stem}.predict" / "MRPC.tsv").read_text().splitlines()
     assert rows[0] == "index\tprediction" and [int(r.split("\t")[0]) for r in rows[1:]] == list(range(33))
+
+
+@pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
+def test_ddp_causal_lm_trains_with_its_tied_sparse_embedding_gradient(tmp_path, shared_data):
+    """The causal LM's tied word embedding returns a sparse gradient (models/tied_embedding.py): under DDP this once
+    stopped at the first backward with "Expected variable to have sparse gradient"."""
+    config = write_tiny_causal_config(tmp_path, shared_data)
+    _ddp_fit(config)
+    logged = read_scalars(next((tmp_path / "runs").glob("*/version_0")))
+    assert logged["train/effective_batch_size"][0][1] == 1 * 2
+    assert [step for step, _ in logged["val/perplexity"]] == [2, 4]
+    assert all(math.isfinite(value) for _, value in logged["train/loss"])

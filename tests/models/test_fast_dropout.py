@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForMaskedLM
 
 from models.bce_term import next_token_losses, vocabulary_bce
-from models.causal_head import next_token_head_losses, use_sparse_embedding_gradient
+from models.causal_head import next_token_head_losses
 from models.fast_dropout import (
     ATTENTION_NAME,
     FastDropout,
@@ -329,29 +329,6 @@ def test_sparse_last_layer_and_fused_head_run_under_bf16_autocast(tiny_bert):
     logits = h.detach() @ weight.detach().t() + bias.detach()
     torch.testing.assert_close(ce, F.cross_entropy(logits, targets), rtol=2e-2, atol=2e-2)  # bf16 logits
     assert torch.isfinite(h.grad).all() and torch.isfinite(weight.grad).all() and weight.grad.dtype == torch.float32
-
-
-def test_sparse_embedding_gradient_keeps_the_tied_gradient_dense_and_equal():
-    from transformers import BertConfig, BertLMHeadModel
-
-    grads = []
-    for sparse in (False, True):
-        torch.manual_seed(0)
-        model = BertLMHeadModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                           intermediate_size=64, vocab_size=300, is_decoder=True))
-        assert use_sparse_embedding_gradient(model) if sparse else True
-        ids = torch.randint(1, 300, (1, 16))
-        ce, bce, _ = next_token_head_losses(model, ids, torch.ones_like(ids))
-        (ce + 0.4 * bce).backward()
-        weight = model.bert.embeddings.word_embeddings.weight
-        assert not weight.grad.is_sparse
-        torch.optim.AdamW(model.parameters(), fused=True).step()  # fused AdamW takes the result
-        grads.append(weight.grad)
-    torch.testing.assert_close(grads[1], grads[0])
-    untied = BertLMHeadModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                        intermediate_size=64, vocab_size=300, is_decoder=True,
-                                        tie_word_embeddings=False))
-    assert not use_sparse_embedding_gradient(untied) and not untied.get_input_embeddings().sparse
 
 
 def test_cls_only_last_layer_gives_the_classifier_the_same_logits_and_gradients(tiny_bert):
