@@ -60,14 +60,18 @@ def provenance() -> dict:
     }
 
 
-def write_record(name: str, record: dict, directory: Path = RECORDS_DIR) -> Path:
-    """`record` plus provenance, as `directory/name.json` (written beside and renamed: never half a record)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name}.json"
+def write_json_whole(path: Path, data: dict) -> Path:
+    """`data` as indented JSON at `path`, written beside it and renamed: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps({"name": name, **record, **provenance()}, indent=1) + "\n")
+    partial.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     partial.replace(path)
     return path
+
+
+def write_record(name: str, record: dict, directory: Path = RECORDS_DIR) -> Path:
+    """`record` plus provenance, as `directory/name.json`."""
+    return write_json_whole(directory / f"{name}.json", {"name": name, **record, **provenance()})
 
 
 def read_record(name: str, directory: Path = RECORDS_DIR) -> dict:

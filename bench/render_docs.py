@@ -85,40 +85,12 @@ def _number(value) -> str:
     return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"
 
 
-def render_seeds(records: list[dict], tags: str) -> str:
-    """The last value of each of `tags` (comma-separated) per record (one record a seed), then mean ± sample sd."""
-    import statistics
-
-    names = tags.split(",")
-    lines = ["| run | " + " | ".join(name.removeprefix("val/") for name in names) + " | wall |",
-             "|---" * (len(names) + 2) + "|"]
-    columns = {name: [record["scalars"][name][-1][1] for record in records] for name in names}
-    for index, record in enumerate(records):
-        cells = " | ".join(f"{columns[name][index]:.4f}" for name in names)
-        lines.append(f"| `{record['command'].removeprefix('python main.py ')}` | {cells} | {record['wall_s']:.0f} s |")
-    spread = " | ".join(f"**{statistics.mean(v):.4f} ± {statistics.stdev(v):.4f}**" for v in columns.values())
-    lines.append(f"| mean ± sd over {len(records)} seeds | {spread} | |")
-    sources = ", ".join(f"`bench/results/records/{record['name']}.json`" for record in records)
-    first = records[0]
-    return ("\n".join(lines) + f"\n\nRecorded {first['date']} at commit `{first['commit']}` on "
-            f"{first['machine']['cpu']} "
-            f"({first['machine']['cores']} cores, no GPU, shared with other jobs: wall times are not speed figures) by "
-            f"`python -m bench.record_run NAME -- <the command>`; {sources}.\n")
-
-
 RENDERERS = {"validation": render_validation, "console": render_console}
-GROUP_RENDERERS = {"seeds": render_seeds}  # NAME is a prefix: every record whose name starts with it
 
 
 def render(text: str, records: dict[str, dict]) -> str:
     def block(match: re.Match) -> str:
         head, kind, name, arg, _, tail = match.groups()
-        if kind in GROUP_RENDERERS:
-            group = [records[key] for key in sorted(records) if key.startswith(name)]
-            if len(group) < 2:
-                raise KeyError(f"a block renders the records {name}*, of which bench/results/records/ holds "
-                               f"{len(group)}")
-            return head + GROUP_RENDERERS[kind](group, (arg or "").strip()) + tail
         if name not in records:
             raise KeyError(f"a block renders record {name!r}, which bench/results/records/ does not hold")
         return head + RENDERERS[kind](records[name], (arg or "").strip()) + tail

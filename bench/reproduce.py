@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.records import write_json_whole
 from bench.reproduce_recipes import RECIPES
 from bench.reproduce_render import render
 from bench.reproduce_runs import ROOT, Budget
@@ -109,11 +110,7 @@ def read_records(results: Path) -> dict[str, dict]:
 
 
 def write_record(results: Path, record: dict) -> None:
-    results.mkdir(parents=True, exist_ok=True)
-    path = results / f"{record['recipe']}.json"
-    partial = path.with_suffix(".json.partial")  # a record is replaced whole or not at all
-    partial.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
-    partial.replace(path)
+    write_json_whole(results / f"{record['recipe']}.json", record)  # replaced whole or not at all
 
 
 def reproduce(name: str, record: dict | None, args: argparse.Namespace, workdir: Path) -> None:
