@@ -103,7 +103,7 @@ def child(trick: str, argv: list[str]) -> None:
 
 def ablate(config: str, args, work: Path) -> list[dict]:
     data = smoke_data(config, work / "data" / config) if args.smoke else []
-    variants = [None, *CONFIGS[config][1]]
+    variants = [None, *(t for t in CONFIGS[config][1] if args.tricks is None or t in args.tricks)]
     found: dict[str | None, list[dict]] = {v: [] for v in variants}
     for index in range(args.rounds):
         for trick in variants:
@@ -122,6 +122,8 @@ def ablate(config: str, args, work: Path) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--tricks", nargs="+", choices=sorted(TRICKS),
+                        help="only these (and the baseline): the tables keep the other tricks' rows of earlier runs")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)

@@ -76,16 +76,25 @@ def target_rows(records: list[dict]) -> list[str]:
 
 
 def ablation_table(records: list[dict]) -> list[dict]:
-    """Every config's rows from the latest real ablation run that has it (a config's variants and its baseline
-    always come from one run; a later run with more steps or configs replaces only the configs it ran)."""
+    """Each (config, trick) row from the latest real ablation run that has it, shown after the baseline of that
+    same run (a share is always against its own run's baseline): a later run of some tricks (`--tricks`) or
+    configs replaces only those rows, and its baseline appears beside the earlier run's while both are in use."""
     runs = sorted((r for r in records if r.get("bench") == "ablation" and not r.get("smoke")),
                   key=lambda r: r.get("date", ""))
-    by_config: dict[str, list[dict]] = {}
-    for run in runs:
-        for config in dict.fromkeys(row["config"] for row in run["rows"]):
-            by_config[config] = [{**row, "steps": run.get("steps"), "commit": run.get("commit")}
-                                 for row in run["rows"] if row["config"] == config]
-    return [row for rows in by_config.values() for row in rows]
+    latest: dict[tuple[str, str], int] = {}  # (config, trick) -> index of the run whose row is shown
+    for index, run in enumerate(runs):
+        for row in run["rows"]:
+            if row["saves"] is not None:
+                latest[(row["config"], row["switched_off"])] = index
+    configs = dict.fromkeys(row["config"] for run in runs for row in run["rows"])
+    table = []
+    for config in configs:
+        for index in sorted({i for (c, _), i in latest.items() if c == config}):
+            run = runs[index]
+            table += [{**row, "steps": run.get("steps"), "commit": run.get("commit")} for row in run["rows"]
+                      if row["config"] == config and (row["saves"] is None
+                                                      or latest[(config, row["switched_off"])] == index)]
+    return table
 
 
 def ablation_rows(records: list[dict]) -> list[str]:

@@ -79,6 +79,20 @@ def test_a_later_ablation_run_replaces_only_the_configs_it_ran():
     assert "on every config they serve: none" in block  # 8% on mlm_mini now keeps fast_dropout_masks
 
 
+def test_a_run_of_one_trick_replaces_that_row_and_brings_its_own_baseline():
+    records = _records()
+    rerun = {"bench": "ablation", "smoke": False, "steps": 200, "commit": "def5678", "date": "2026-12-05 10:00 UTC",
+             "rows": [{"config": "mlm_mini", "switched_off": switched, "median_steps_per_s": rate, "saves": saves,
+                       "peak_rss_mb": 950}
+                      for switched, rate, saves in (("none (baseline)", 3.0, None),
+                                                    ("sparse_embedding_gradient", 2.7, 0.1))]}
+    lines = [line for line in render_tables.render([*records, rerun]).splitlines() if line.startswith("| mlm_mini")]
+    assert lines == ["| mlm_mini | none (baseline) | 1.0 |  | 900 | 60, abc1234 |",
+                     "| mlm_mini | fast_dropout_masks | 1.0 | 3.0% | 900 | 60, abc1234 |",
+                     "| mlm_mini | none (baseline) | 3.0 |  | 950 | 200, def5678 |",
+                     "| mlm_mini | sparse_embedding_gradient | 2.7 | 10.0% | 950 | 200, def5678 |"]
+
+
 def test_the_tables_show_each_target_and_name_the_tricks_under_five_percent(tmp_path, monkeypatch):
     block = render_tables.render(_records())
     assert "| **1.30x** | >= 1.5x at >= its F1: **not met** |" in block  # MRPC: faster, but not by the target
