@@ -22,11 +22,13 @@ def use_sparse_embedding_gradient(model: nn.Module) -> bool:
     The module keeps `sparse=False` and only its lookup asks for a sparse gradient: DDP expects a sparse .grad from
     every `nn.Embedding(sparse=True)` (torch's `produces_sparse_gradient`), but a tied weight's summed gradient is
     dense, and its reducer stops with "Expected variable to have sparse gradient" (tests/models/test_tied_embedding.py
-    notices if that changes). A compiled network is left alone (sparse gradients and `torch.compile` do not mix).
+    notices if that changes). A compiled network is left alone (sparse gradients and `torch.compile` do not mix), and
+    so is a ModernBERT of transformers 4.x that may compile its embeddings itself (`reference_compile`).
     """
     embedding, decoder = model.get_input_embeddings(), model.get_output_embeddings()
-    if (decoder is None or decoder.weight is not embedding.weight or type(embedding) is not nn.Embedding
-            or getattr(model.base_model, "_compiled_call_impl", None) is not None):
+    compiled = getattr(model.base_model, "_compiled_call_impl", None) is not None \
+        or getattr(model.config, "reference_compile", False) is not False
+    if decoder is None or decoder.weight is not embedding.weight or type(embedding) is not nn.Embedding or compiled:
         return False
     embedding.forward = types.MethodType(_lookup_with_sparse_gradient, embedding)
     return True

@@ -44,14 +44,20 @@ def test_causal_lm_tied_gradient_stays_dense_and_equal():
     torch.testing.assert_close(grads[1], grads[0])
 
 
-def test_masked_lm_tied_gradient_stays_dense_and_equal(tiny_bert):
+TINY_MODERNBERT = {"model_type": "modernbert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "intermediate_size": 64, "max_position_embeddings": 64, "vocab_size": 1000, "pad_token_id": 0}
+
+
+@pytest.mark.parametrize("family", ["bert", "modernbert"])
+def test_masked_lm_tied_gradient_stays_dense_and_equal(tiny_bert, family):
+    config = tiny_bert if family == "bert" else TINY_MODERNBERT
     ids = torch.randint(5, 1000, (2, 24), generator=torch.Generator().manual_seed(2))
     labels = torch.full_like(ids, -100)
     labels[:, 3::5] = ids[:, 3::5]
     grads = []
     for sparse in (False, True):
         torch.manual_seed(0)
-        model = AutoModelForMaskedLM.from_config(AutoConfig.for_model(**tiny_bert)).eval()  # no dropout draws
+        model = AutoModelForMaskedLM.from_config(AutoConfig.for_model(**config)).eval()  # no dropout draws
         assert use_sparse_embedding_gradient(model) if sparse else True
         logits, targets = masked_logits(model, ids, torch.ones_like(ids), labels)
         F.cross_entropy(logits, targets).backward()
@@ -67,6 +73,9 @@ def test_untied_or_compiled_networks_keep_the_stock_lookup():
     compiled = _decoder()
     compiled.base_model.compile()  # lazy: nothing is compiled until a call
     assert not use_sparse_embedding_gradient(compiled)
+    self_compiling = _decoder()
+    self_compiling.config.reference_compile = None  # transformers 4.x ModernBERT: decided at the first forward
+    assert not use_sparse_embedding_gradient(self_compiling)
 
 
 def _ddp_worker(rank: int, port: int, out: Path) -> None:
