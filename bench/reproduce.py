@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,22 @@ def provenance() -> dict:
                          "lightning": lightning.__version__, "transformers": transformers.__version__}}
 
 
+def bench_scripts_run(commands: list[str]) -> set[str]:
+    """The bench/*.py files `commands` run, with the bench modules they import (by name, transitively)."""
+    pending = [name for command in commands for name in re.findall(r"\bbench[/.](\w+)", command)]
+    found: set[str] = set()
+    while pending:
+        name = pending.pop()
+        path = ROOT / "bench" / f"{name}.py"
+        if name not in found and path.is_file():
+            found.add(name)
+            pending += re.findall(r"^\s*(?:from|import)\s+(?:bench\.)?(\w+)", path.read_text(), re.MULTILINE)
+    return {f"bench/{name}.py" for name in found}
+
+
 def stale_reason(part: dict, smoke: bool) -> str | None:
-    """Why a record's part (its provenance and budget) no longer measures this code; None when it still does."""
+    """Why a record's part (its provenance and budget) no longer measures this code; None when it still does.
+    Measured code: everything but NOT_CODE and the reproducer, less the bench scripts its commands did not run."""
     commit = part["commit"]
     if part.get("smoke", False) != smoke:
         return "made with the other budget (--smoke)"
@@ -75,6 +90,9 @@ def stale_reason(part: dict, smoke: bool) -> str | None:
     if changed.returncode != 0:
         return f"commit {commit[:7]} is not in this clone"
     files = changed.stdout.split()
+    if "commands" in part:  # a record without them: every bench script counts
+        run = bench_scripts_run(part["commands"])
+        files = [name for name in files if not re.fullmatch(r"bench/[^/]+\.py", name) or name in run]
     return f"{len(files)} file(s) changed since {commit[:7]}, e.g. {files[0]}" if files else None
 
 
@@ -148,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peer", action="store_true", help="also run the Hugging Face peer on the same budget")
     parser.add_argument("--resume", action="store_true",
                         help="keep each part (ours, the peer's) whose record still measures this code: made at a "
-                             "commit whose code, the reproducer's own files aside, equals the working tree's")
+                             "commit whose code equals the working tree's, the reproducer's own files and the bench "
+                             "scripts the part did not run aside")
     parser.add_argument("--smoke", action="store_true", help="a few batches per run: checks the pipeline, not figures")
     parser.add_argument("--dry-run", action="store_true", help="run nothing; print the plan and re-render")
     parser.add_argument("--results_dir", type=Path, default=RESULTS)

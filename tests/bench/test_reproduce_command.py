@@ -172,6 +172,27 @@ def test_a_part_is_stale_once_the_code_it_measured_changes(tmp_path, monkeypatch
     assert "models/model.py" in reproduce.stale_reason(part, smoke=False)
 
 
+def test_only_the_bench_scripts_a_part_ran_count_as_its_code(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    (repo / "bench" / "peer_bench.py").write_text("import torch\nfrom timing import Clock\n")
+    (repo / "bench" / "timing.py").write_text("import bench.mfu\n")
+    for name in ("mfu.py", "ablation.py"):
+        (repo / "bench" / name).write_text("first\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    commit = _commit(repo, "first")
+    monkeypatch.setattr(reproduce, "ROOT", repo)
+    part = {"commit": commit, "smoke": False, "commands": ["python bench/peer_bench.py --steps 3"]}
+    assert reproduce.bench_scripts_run(part["commands"]) == {"bench/peer_bench.py", "bench/timing.py",
+                                                             "bench/mfu.py"}
+    (repo / "bench" / "ablation.py").write_text("second\n")  # a bench this part never ran
+    assert reproduce.stale_reason(part, smoke=False) is None
+    without_commands = {key: value for key, value in part.items() if key != "commands"}  # an older record
+    assert "bench/ablation.py" in reproduce.stale_reason(without_commands, smoke=False)
+    (repo / "bench" / "mfu.py").write_text("second\n")  # imported by what it ran, two steps away
+    assert "bench/mfu.py" in reproduce.stale_reason(part, smoke=False)
+
+
 def test_the_last_step_is_the_runs_not_the_last_logged_training_loss(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
