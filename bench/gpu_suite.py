@@ -77,7 +77,7 @@ def part_mlm(dry_run: bool, work: Path) -> dict:
 
     device = _device_fields(dry_run)
     settings = argparse.Namespace(steps=3 if dry_run else 40, warmup=2 if dry_run else 10, compile=False,
-                                  skip_peer=False, no_fast_dropout=False, device=device["torch_device"],
+                                  skip_peer=False, side="both", no_fast_dropout=False, device=device["torch_device"],
                                   precision="bf16-mixed", data_dir=str(_small_wikitext(work)) if dry_run else None)
     peak = mlm_throughput.matmul_flops_per_s(settings.device, size=256 if dry_run else 8192, reps=2 if dry_run else 20,
                                              dtype=torch.bfloat16)

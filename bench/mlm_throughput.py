@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -137,31 +138,66 @@ def bench(name: str, batch_size: int, block_size: int, args, peak: float) -> dic
     batch = next(iter(datamodule.train_dataloader()))
     batch["input_ids"], batch["labels"] = datamodule.masker(batch["input_ids"], batch["index"], 0)
     flops = step_flops(probe, {k: v.to(args.device) if torch.is_tensor(v) else v for k, v in batch.items()})
-    ours_clock = run_ours(model_config, datamodule, args.steps, args.warmup, args.device, args.compile,
-                          fast_dropout=not args.no_fast_dropout, precision=args.precision)
+    ours_clock = None if args.side == "peer" else run_ours(
+        model_config, datamodule, args.steps, args.warmup, args.device, args.compile,
+        fast_dropout=not args.no_fast_dropout, precision=args.precision)
     ours_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    peer_clock = None if args.skip_peer else run_peer(
+    peer_clock = None if args.skip_peer or args.side == "ours" else run_peer(
         {k: v for k, v in model_config.items() if k != "model_type"}, datamodule, args.steps, args.warmup, args.device,
         args.precision)
     memory = ({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if args.device == "cuda"
               else {"peak_rss_mb": round(ours_rss)})
-    ours = ours_clock.ms_per_step(args.warmup)
+    ours = ours_clock and ours_clock.ms_per_step(args.warmup)
     peer = peer_clock and peer_clock.ms_per_step(args.warmup)
     suffix = ("-compile" if args.compile else "") + ("-stock_dropout" if args.no_fast_dropout else "")
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()}"
     return {"config": f"{name}-b{batch_size}-t{block_size}" + suffix, "device": device, "precision": args.precision,
             "params": sum(p.numel() for p in probe.parameters()), "steps_timed": args.steps,
-            "ours_ms_per_step": round(ours, 1), "peer_ms_per_step": peer and round(peer, 1),
-            "speedup": peer and round(peer / ours, 2),
-            "ours_median_ms": round(ours_clock.median_ms(args.warmup), 1),
+            "ours_ms_per_step": ours and round(ours, 1), "peer_ms_per_step": peer and round(peer, 1),
+            "speedup": ours and peer and round(peer / ours, 2),
+            "ours_median_ms": ours_clock and round(ours_clock.median_ms(args.warmup), 1),
             "peer_median_ms": peer_clock and round(peer_clock.median_ms(args.warmup), 1),
-            "other_load": [ours_clock.other_load(args.warmup), peer_clock and peer_clock.other_load(args.warmup)],
-            "ours_tokens_per_s": round(batch_size * block_size / ours * 1000),
+            "other_load": [ours_clock and ours_clock.other_load(args.warmup),
+                           peer_clock and peer_clock.other_load(args.warmup)],
+            "ours_tokens_per_s": ours and round(batch_size * block_size / ours * 1000),
             "peer_tokens_per_s": peer and round(batch_size * block_size / peer * 1000),
             **memory, "gflop_per_step": round(flops / 1e9, 2), "matmul_gflop_per_s": round(peak / 1e9, 1),
-            "roofline_share": round(flops / (ours / 1000) / peak, 3),
+            "roofline_share": ours and round(flops / (ours / 1000) / peak, 3),
             **mfu_fields(probe.model, block_size, device, args.precision,
                          [batch_size * block_size / t * 1000 for t in (ours, peer) if t])}
+
+
+def interleaved(name: str, args) -> dict:
+    """`args.rounds` rounds of ours then the peer, each side in its own process (a peer run left our next step up
+    to 1.6x slower in one process); ms per step is each side's median over rounds, because this machine's speed
+    drifts over minutes (one-shot runs of the peer ranged 174.7 to 219.6 ms on micro)."""
+    lines: dict[str, list[dict]] = {"ours": [], "peer": []}
+    flags = [a for a in sys.argv[1:] if a not in ("--configs", *CONFIGS)]
+    for _ in range(args.rounds):
+        for side in ("ours", "peer") if not args.skip_peer else ("ours",):
+            done = subprocess.run([sys.executable, __file__, *flags, "--configs", name, "--rounds", "1", "--side",
+                                   side], check=True, capture_output=True, text=True)
+            lines[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    ours = statistics.median(line["ours_ms_per_step"] for line in lines["ours"])
+    peer = statistics.median(line["peer_ms_per_step"] for line in lines["peer"]) if lines["peer"] else None
+    first = lines["ours"][0]
+    peak = max(line["matmul_gflop_per_s"] for side in lines.values() for line in side)  # a peak: the best
+    batch_tokens = args.batch_size * args.block_size
+    return {**first, "rounds": args.rounds, "ours_ms_per_step": round(ours, 1),
+            "peer_ms_per_step": peer and round(peer, 1), "speedup": peer and round(peer / ours, 2),
+            "ours_ms_rounds": [line["ours_ms_per_step"] for line in lines["ours"]],
+            "peer_ms_rounds": [line["peer_ms_per_step"] for line in lines["peer"]],
+            "ours_median_ms": statistics.median(line["ours_median_ms"] for line in lines["ours"]),
+            "peer_median_ms": peer and statistics.median(line["peer_median_ms"] for line in lines["peer"]),
+            "other_load": [max(line["other_load"][0] for line in lines["ours"]),
+                           max((line["other_load"][1] for line in lines["peer"]), default=None)],
+            "ours_tokens_per_s": round(batch_tokens / ours * 1000),
+            "peer_tokens_per_s": peer and round(batch_tokens / peer * 1000),
+            "peak_rss_mb": max(line.get("peak_rss_mb", 0) for line in lines["ours"]),
+            "matmul_gflop_per_s": peak, "roofline_share": round(first["gflop_per_step"] / (ours / 1000) / peak, 3),
+            "ours_mfu": first["ours_mfu"] and round(first["ours_mfu"] * first["ours_ms_per_step"] / ours, 4),
+            "peer_mfu": peer and lines["peer"][0]["peer_mfu"] and round(
+                lines["peer"][0]["peer_mfu"] * lines["peer"][0]["peer_ms_per_step"] / peer, 4)}
 
 
 def mfu_fields(model, block_size: int, device: str, precision: str, tokens_per_s: list[float]) -> dict:
@@ -182,15 +218,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (allocator, compile)")
     parser.add_argument("--compile", action="store_true", help="torch.compile our encoder")
     parser.add_argument("--skip_peer", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="alternate ours and the peer, each run in its own "
+                        "process, this many times; medians over rounds")
+    parser.add_argument("--side", choices=["both", "ours", "peer"], default="both", help=argparse.SUPPRESS)
     parser.add_argument("--no_fast_dropout", action="store_true", help="our model with stock dropout (A/B)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="32-true", help="Lightning precision; bf16-mixed = HF's bf16=True")
     parser.add_argument("--data_dir", help="WikiText-2 folder (default: ../shared/data/wikitext-2)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if len(args.configs) > 1:  # one process per config: a peer run left our next config's step 1.6x slower
+    if args.side == "both" and (args.rounds > 1 or len(args.configs) > 1):
         for name in args.configs:
-            subprocess.run([sys.executable, __file__, *sys.argv[1:], "--configs", name], check=True)
+            print(json.dumps(interleaved(name, args)), flush=True)
         return
     peak = matmul_flops_per_s(args.device, dtype=torch.bfloat16 if args.precision.startswith("bf16") else torch.float32)
     for name in args.configs:

@@ -1,0 +1,38 @@
+"""bench/mlm_throughput.py's interleaved rounds: each side's median over rounds, each round in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from cli_helpers import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+import mlm_throughput  # noqa: E402
+
+
+def test_rounds_alternate_the_sides_and_report_medians(monkeypatch):
+    ours_ms, peer_ms = iter([100.0, 80.0, 90.0]), iter([300.0, 400.0, 330.0])
+    calls = []
+
+    def fake_run(command, **kwargs):
+        side = command[command.index("--side") + 1]
+        calls.append((side, command[command.index("--configs") + 1], command[command.index("--rounds") + 1]))
+        ms = next(ours_ms) if side == "ours" else next(peer_ms)
+        line = {"config": "micro-b8-t128", "gflop_per_step": 10.0, "matmul_gflop_per_s": 200.0 if side == "ours" else
+                250.0, "ours_ms_per_step": ms if side == "ours" else None, "ours_median_ms": ms,
+                "peer_ms_per_step": ms if side == "peer" else None, "peer_median_ms": ms, "other_load": [0.01, 0.02],
+                "peak_rss_mb": 900, "ours_mfu": None, "peer_mfu": None}
+        return subprocess.CompletedProcess(command, 0, stdout="noise\n" + json.dumps(line) + "\n")
+
+    monkeypatch.setattr(mlm_throughput.subprocess, "run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["mlm_throughput.py", "--configs", "micro", "mini", "--steps", "5"])
+    args = argparse.Namespace(rounds=3, skip_peer=False, batch_size=8, block_size=128)
+    line = mlm_throughput.interleaved("micro", args)
+    assert calls == [("ours", "micro", "1"), ("peer", "micro", "1")] * 3
+    assert line["ours_ms_rounds"] == [100.0, 80.0, 90.0] and line["peer_ms_rounds"] == [300.0, 400.0, 330.0]
+    assert (line["ours_ms_per_step"], line["peer_ms_per_step"], line["speedup"]) == (90.0, 330.0, round(330 / 90, 2))
+    assert line["matmul_gflop_per_s"] == 250.0  # the best peak any round measured
+    assert line["roofline_share"] == round(10.0 / 0.09 / 250.0, 3)
