@@ -123,5 +123,5 @@ def test_the_ablation_smoke_run_writes_every_variant_with_its_provenance(tmp_pat
     result = json.loads(out.read_text())
     assert result["smoke"] is True and result["commit"] and result["date"]
     assert [row["switched_off"] for row in result["rows"]] == [
-        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks"]
+        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks", "sparse_embedding_gradient"]
     assert all(row["median_steps_per_s"] > 0 and row["peak_rss_mb"] > 0 for row in result["rows"])
