@@ -47,6 +47,7 @@ def run_ours(args, workdir: Path, seed: int) -> dict:
                "--model.warmup_ratio", str(args.warmup_ratio), "--model.average_both_orders", "false",
                "--data.both_orders", "false", "--data.batch_size", str(args.batch_size),
                "--data.max_seq_length", str(args.max_length), "--data.seed", str(seed),
+               "--trainer.precision", args.precision,
                *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else []),
                *like_the_peer(args)]
     env = {**os.environ, "LBT_CACHE_DIR": str(workdir / "cache")}  # cold cache: tokenization is timed too
@@ -122,6 +123,7 @@ def peer_main(args, workdir: Path) -> None:
         learning_rate=args.lr, num_train_epochs=args.epochs, max_steps=args.max_steps, weight_decay=args.weight_decay,
         warmup_steps=args.warmup_ratio, lr_scheduler_type="linear", seed=seed, eval_strategy="no",
         save_strategy="no", report_to="none", logging_steps=50, use_cpu=True, disable_tqdm=True,
+        bf16=args.precision == "bf16-mixed",  # the Trainer's autocast, as Lightning's bf16-mixed
         # transformers 5 spells `group_by_length=True` as train_sampling_strategy="group_by_length"
         train_sampling_strategy="group_by_length" if args.peer_group_by_length else "random")
     trainer = Trainer(model=model, args=training_args, train_dataset=train, eval_dataset=dev,
@@ -191,6 +193,8 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+                        help="both sides: ours --trainer.precision, the peer's bf16=True (CPU autocast)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--max-steps", type=int, default=-1,
                         help="stop both sides early (smoke tests, with --epochs 1); -1 = off")
@@ -210,7 +214,7 @@ def main() -> None:
     if args.peer_child:
         return peer_main(args, Path(args.peer_child))
     recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay",
-                                            "warmup_ratio", "seeds", "peer_padding", "peer_group_by_length",
+                                            "warmup_ratio", "seeds", "precision", "peer_padding", "peer_group_by_length",
                                             "max_steps", "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
         out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", "smoke": args.smoke, **recipe,
