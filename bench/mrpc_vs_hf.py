@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=2 python bench/mrpc_vs_hf.py --epochs 3 --lr 5e-5          # 3 seeds, + the pad-to-128 row
     python bench/mrpc_vs_hf.py --which ours --epochs 1 --seeds 0               # only one side, one seed
+    OMP_NUM_THREADS=2 python bench/mrpc_vs_hf.py --precision bf16-mixed --no-pad-to-128-row   # both sides bf16
     python bench/mrpc_vs_hf.py --smoke                                         # a few steps, one seed (checks)
 
 Both sides: embedded all-MiniLM-L6-v2, batch 32, max length 128, AdamW (weight decay 0.01, none on biases/norms),
@@ -214,8 +215,8 @@ def main() -> None:
     if args.peer_child:
         return peer_main(args, Path(args.peer_child))
     recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay",
-                                            "warmup_ratio", "seeds", "precision", "peer_padding", "peer_group_by_length",
-                                            "max_steps", "ours_as_configured")}
+                                            "warmup_ratio", "seeds", "precision", "peer_padding",
+                                            "peer_group_by_length", "max_steps", "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
         out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", "smoke": args.smoke, **recipe,
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, **compare_over_seeds(args, Path(tmp))}

@@ -41,21 +41,30 @@ def _pm(summary: dict, key: str, digits: int = 3) -> str:
     return f"{summary[f'{key}_mean']:.{digits}f} ± {summary[f'{key}_sd']:.{digits}f}"
 
 
+def _mrpc_measured(run: dict) -> str:
+    ours, peer, epochs = run["ours"]["summary"], run["hf_trainer"]["summary"], run.get("epochs", 3)
+    return (f"F1 {_pm(ours, 'dev_f1')} vs {_pm(peer, 'dev_f1')}, wall {_pm(ours, 'wall_s', 0)} s vs "
+            f"{_pm(peer, 'wall_s', 0)} s ({ours['runs']} seeds, {epochs} epoch{'s' * (epochs != 1)})")
+
+
 def target_rows(records: list[dict]) -> list[str]:
     by_bench = {r.get("bench"): r for r in records if r.get("bench") and not r.get("smoke")}
     rows = ["| target | measured | ratio | goal |", "|---|---|---|---|"]
-    mrpc = by_bench.get("mrpc_vs_hf")
-    if mrpc and "speedup" in mrpc:
-        ours, peer = mrpc["ours"]["summary"], mrpc["hf_trainer"]["summary"]
-        measured = (f"F1 {_pm(ours, 'dev_f1')} vs {_pm(peer, 'dev_f1')}, wall {_pm(ours, 'wall_s', 0)} s vs "
-                    f"{_pm(peer, 'wall_s', 0)} s ({ours['runs']} seeds)")
-        rows.append(f"| MRPC vs `Trainer` (dynamic padding, group_by_length) | {measured} | "
+    mrpc_runs = {r.get("precision", "32-true"): r for r in records
+                 if r.get("bench") == "mrpc_vs_hf" and not r.get("smoke") and "speedup" in r}
+    mrpc = mrpc_runs.get("32-true")
+    if mrpc:
+        rows.append(f"| MRPC vs `Trainer` (dynamic padding, group_by_length) | {_mrpc_measured(mrpc)} | "
                     f"{_ratio(mrpc['speedup'], 1.5, mrpc['f1_at_least_peer'], ' at >= its F1')} |")
         if "speedup_vs_pad_to_128_seed0" in mrpc:
             rows.append(f"| MRPC vs `Trainer` padding to 128 (reference, seed {mrpc['seeds'][0]}) | | "
                         f"{mrpc['speedup_vs_pad_to_128_seed0']:.2f}x | none |")
     else:
         rows.append("| MRPC vs `Trainer` (dynamic padding, group_by_length) | | not measured | >= 1.5x at >= its F1 |")
+    for precision, run in sorted(mrpc_runs.items()):
+        if precision != "32-true":  # both sides at that precision (the Trainer's bf16=True): a reference row
+            rows.append(f"| MRPC vs `Trainer`, both {precision} (reference) | {_mrpc_measured(run)} | "
+                        f"{run['speedup']:.2f}x | none |")
     causal = next((r for r in records if "ours_bce_on_speedup_vs_our_recipe" in r), None)
     for label, goal in (("on", 1.3), ("off", 1.4)):
         value = causal and causal[f"ours_bce_{label}_speedup_vs_our_recipe"]
@@ -64,9 +73,14 @@ def target_rows(records: list[dict]) -> list[str]:
         rows.append(f"| causal LM, BCE {label}, vs `Trainer` on our recipe (median of rounds) | {measured or ''} | "
                     f"{_ratio(value, goal)} |")
     for config, goal in (("micro", 2.5), ("mini", 4.0)):
-        mlm = next((r for r in records if str(r.get("config", "")).startswith(f"{config}-b8")), None)
-        share = f"roofline share {mlm['roofline_share']}" if mlm else ""
-        rows.append(f"| MLM {config} vs `Trainer` | {share} | {_ratio(mlm and mlm['speedup'], goal)} |")
+        mlm = {r.get("precision", "32-true"): r for r in records if str(r.get("config", "")).startswith(f"{config}-b8")}
+        fp32 = mlm.get("32-true")
+        share = f"roofline share {fp32['roofline_share']}" if fp32 else ""
+        rows.append(f"| MLM {config} vs `Trainer` | {share} | {_ratio(fp32 and fp32['speedup'], goal)} |")
+        for precision, run in sorted(mlm.items()):
+            if precision != "32-true":
+                rows.append(f"| MLM {config} vs `Trainer`, both {precision} (reference) | {run['ours_ms_per_step']} "
+                            f"vs {run['peer_ms_per_step']} ms per step | {run['speedup']:.2f}x | none |")
     ddp = by_bench.get("ddp_overhead")
     measured = ddp and f"{ddp['median_samples_per_s']['2x1']} vs {ddp['median_samples_per_s']['1x2']} samples/s"
     verdict = ddp and (": met" if ddp["ratio_2x1_over_1x2"] >= 0.9 else ": **not met**")
