@@ -151,20 +151,27 @@ def bench(name: str, batch_size: int, block_size: int, args, peak: float) -> dic
     peer = peer_clock and peer_clock.ms_per_step(args.warmup)
     suffix = ("-compile" if args.compile else "") + ("-stock_dropout" if args.no_fast_dropout else "")
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"cpu x{torch.get_num_threads()}"
+    rates = [ms and batch_size * block_size / ms * 1000 for ms in (ours, peer)]  # tokens/s, None for a side not run
     return {"config": f"{name}-b{batch_size}-t{block_size}" + suffix, "device": device, "precision": args.precision,
             "params": sum(p.numel() for p in probe.parameters()), "steps_timed": args.steps,
             "ours_ms_per_step": ours and round(ours, 1), "peer_ms_per_step": peer and round(peer, 1),
-            "speedup": ours and peer and round(peer / ours, 2),
             "ours_median_ms": ours_clock and round(ours_clock.median_ms(args.warmup), 1),
             "peer_median_ms": peer_clock and round(peer_clock.median_ms(args.warmup), 1),
             "other_load": [ours_clock and ours_clock.other_load(args.warmup),
                            peer_clock and peer_clock.other_load(args.warmup)],
-            "ours_tokens_per_s": ours and round(batch_size * block_size / ours * 1000),
-            "peer_tokens_per_s": peer and round(batch_size * block_size / peer * 1000),
             **memory, "gflop_per_step": round(flops / 1e9, 2), "matmul_gflop_per_s": round(peak / 1e9, 1),
-            "roofline_share": ours and round(flops / (ours / 1000) / peak, 3),
-            **mfu_fields(probe.model, block_size, device, args.precision,
-                         [batch_size * block_size / t * 1000 for t in (ours, peer) if t])}
+            **step_time_fields(ours, peer, batch_size * block_size, flops, peak),
+            **mfu_fields(probe.model, block_size, device, args.precision, *rates)}
+
+
+def step_time_fields(ours_ms: float | None, peer_ms: float | None, batch_tokens: int, flops_per_step: float,
+                     matmul_peak: float) -> dict:
+    """Speedup, tokens/s and our roofline share from the two sides' ms per step (None for a side not run);
+    `flops_per_step` and `matmul_peak` in the same unit (FLOP and FLOP/s, or GFLOP and GFLOP/s)."""
+    return {"speedup": ours_ms and peer_ms and round(peer_ms / ours_ms, 2),
+            "ours_tokens_per_s": ours_ms and round(batch_tokens / ours_ms * 1000),
+            "peer_tokens_per_s": peer_ms and round(batch_tokens / peer_ms * 1000),
+            "roofline_share": ours_ms and round(flops_per_step / (ours_ms / 1000) / matmul_peak, 3)}
 
 
 def interleaved(name: str, args) -> dict:
@@ -172,41 +179,39 @@ def interleaved(name: str, args) -> dict:
     to 1.6x slower in one process); ms per step is each side's median over rounds, because this machine's speed
     drifts over minutes (one-shot runs of the peer ranged 174.7 to 219.6 ms on micro)."""
     lines: dict[str, list[dict]] = {"ours": [], "peer": []}
-    flags = [a for a in sys.argv[1:] if a not in ("--configs", *CONFIGS)]
     for _ in range(args.rounds):
         for side in ("ours", "peer") if not args.skip_peer else ("ours",):
-            done = subprocess.run([sys.executable, __file__, *flags, "--configs", name, "--rounds", "1", "--side",
-                                   side], check=True, capture_output=True, text=True)
+            done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--configs", name, "--rounds", "1",
+                                   "--side", side], check=True, capture_output=True, text=True)  # the last wins
             lines[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
     ours = statistics.median(line["ours_ms_per_step"] for line in lines["ours"])
     peer = statistics.median(line["peer_ms_per_step"] for line in lines["peer"]) if lines["peer"] else None
     first = lines["ours"][0]
     peak = max(line["matmul_gflop_per_s"] for side in lines.values() for line in side)  # a peak: the best
-    batch_tokens = args.batch_size * args.block_size
     return {**first, "rounds": args.rounds, "ours_ms_per_step": round(ours, 1),
-            "peer_ms_per_step": peer and round(peer, 1), "speedup": peer and round(peer / ours, 2),
+            "peer_ms_per_step": peer and round(peer, 1),
             "ours_ms_rounds": [line["ours_ms_per_step"] for line in lines["ours"]],
             "peer_ms_rounds": [line["peer_ms_per_step"] for line in lines["peer"]],
             "ours_median_ms": statistics.median(line["ours_median_ms"] for line in lines["ours"]),
             "peer_median_ms": peer and statistics.median(line["peer_median_ms"] for line in lines["peer"]),
             "other_load": [max(line["other_load"][0] for line in lines["ours"]),
                            max((line["other_load"][1] for line in lines["peer"]), default=None)],
-            "ours_tokens_per_s": round(batch_tokens / ours * 1000),
-            "peer_tokens_per_s": peer and round(batch_tokens / peer * 1000),
-            "peak_rss_mb": max(line.get("peak_rss_mb", 0) for line in lines["ours"]),
-            "matmul_gflop_per_s": peak, "roofline_share": round(first["gflop_per_step"] / (ours / 1000) / peak, 3),
+            "peak_rss_mb": max(line.get("peak_rss_mb", 0) for line in lines["ours"]), "matmul_gflop_per_s": peak,
+            **step_time_fields(ours, peer, args.batch_size * args.block_size, first["gflop_per_step"], peak),
             "ours_mfu": first["ours_mfu"] and round(first["ours_mfu"] * first["ours_ms_per_step"] / ours, 4),
             "peer_mfu": peer and lines["peer"][0]["peer_mfu"] and round(
                 lines["peer"][0]["peer_mfu"] * lines["peer"][0]["peer_ms_per_step"] / peer, 4)}
 
 
-def mfu_fields(model, block_size: int, device: str, precision: str, tokens_per_s: list[float]) -> dict:
-    """nanoGPT-formula MFU of ours (and the peer) where the device's dense peak is known (bench/mfu.py)."""
+def mfu_fields(model, block_size: int, device: str, precision: str, ours_tokens_per_s: float | None,
+               peer_tokens_per_s: float | None) -> dict:
+    """nanoGPT-formula MFU of each side that ran, where the device's dense peak is known (bench/mfu.py)."""
     peak = peak_flops_per_s(device, precision)
     per_token = flops_per_token(model, block_size)
-    mfu = [round(rate * per_token / peak, 4) if peak else None for rate in tokens_per_s] + [None]
+    ours, peer = (round(rate * per_token / peak, 4) if peak and rate else None
+                  for rate in (ours_tokens_per_s, peer_tokens_per_s))
     return {"peak_tflop_per_s": peak and peak / 1e12, "model_gflop_per_token": round(per_token / 1e9, 3),
-            "ours_mfu": mfu[0], "peer_mfu": mfu[1]}
+            "ours_mfu": ours, "peer_mfu": peer}
 
 
 def main() -> None:

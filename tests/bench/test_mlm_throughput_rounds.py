@@ -18,8 +18,11 @@ def test_rounds_alternate_the_sides_and_report_medians(monkeypatch):
     calls = []
 
     def fake_run(command, **kwargs):
-        side = command[command.index("--side") + 1]
-        calls.append((side, command[command.index("--configs") + 1], command[command.index("--rounds") + 1]))
+        def value(flag):  # argparse keeps an option's last occurrence
+            return command[len(command) - command[::-1].index(flag)]
+
+        side = value("--side")
+        calls.append((side, value("--configs"), value("--rounds")))
         ms = next(ours_ms) if side == "ours" else next(peer_ms)
         line = {"config": "micro-b8-t128", "gflop_per_step": 10.0, "matmul_gflop_per_s": 200.0 if side == "ours" else
                 250.0, "ours_ms_per_step": ms if side == "ours" else None, "ours_median_ms": ms,
@@ -28,7 +31,7 @@ def test_rounds_alternate_the_sides_and_report_medians(monkeypatch):
         return subprocess.CompletedProcess(command, 0, stdout="noise\n" + json.dumps(line) + "\n")
 
     monkeypatch.setattr(mlm_throughput.subprocess, "run", fake_run)
-    monkeypatch.setattr(sys, "argv", ["mlm_throughput.py", "--configs", "micro", "mini", "--steps", "5"])
+    monkeypatch.setattr(sys, "argv", ["mlm_throughput.py", "--configs", "mini", "micro", "--steps", "5"])
     args = argparse.Namespace(rounds=3, skip_peer=False, batch_size=8, block_size=128)
     line = mlm_throughput.interleaved("micro", args)
     assert calls == [("ours", "micro", "1"), ("peer", "micro", "1")] * 3
@@ -36,3 +39,14 @@ def test_rounds_alternate_the_sides_and_report_medians(monkeypatch):
     assert (line["ours_ms_per_step"], line["peer_ms_per_step"], line["speedup"]) == (90.0, 330.0, round(330 / 90, 2))
     assert line["matmul_gflop_per_s"] == 250.0  # the best peak any round measured
     assert line["roofline_share"] == round(10.0 / 0.09 / 250.0, 3)
+
+
+def test_a_run_of_the_peer_alone_reports_the_peers_mfu_as_the_peers():
+    from transformers import BertConfig, BertModel
+
+    model = BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=64))
+    both = mlm_throughput.mfu_fields(model, 16, "NVIDIA H100", "bf16-mixed", 2e9, 1e9)
+    peer_only = mlm_throughput.mfu_fields(model, 16, "NVIDIA H100", "bf16-mixed", None, 1e9)
+    assert both["ours_mfu"] > both["peer_mfu"] > 0
+    assert (peer_only["ours_mfu"], peer_only["peer_mfu"]) == (None, both["peer_mfu"])
