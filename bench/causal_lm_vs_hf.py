@@ -3,9 +3,11 @@
 Both train a bert-tiny-shaped `BertLMHeadModel` (is_decoder=True) from random weights at batch 1 on the same
 128-token blocks (our `TranslationTextDataModule` builds them; the peer gets the very same blocks), then both are
 scored the same way: token-weighted next-token CE over every validation block, perplexity = exp(CE). The peer runs
-twice: with the issue's untuned recipe (lr 1e-3, Hugging Face's default dropout 0.1) and with ours (lr 2e-3, no
-dropout), so the perplexity comparison is also recipe-for-recipe; it computes CE only. Ours runs with the BCE term on
-and off at the peer's vocabulary (the MiniLM tokenizer), then (unless --skip_bpe) with its own trained BPE tokenizer.
+three times: with the issue's untuned recipe (lr 1e-3, Hugging Face's default dropout 0.1) and with ours (lr 2e-3, no
+dropout), so the perplexity comparison is also recipe-for-recipe, computing CE only; and on our recipe with the BCE
+term as well (`our_recipe_bce`: recipe E's custom `Trainer` subclass, the same loss ours trains on with BCE on). Ours
+runs with the BCE term on and off at the peer's vocabulary (the MiniLM tokenizer), then (unless --skip_bpe) with its
+own trained BPE tokenizer.
 Speed: optimizer steps per second over the longest stretch without validation (ours, from the logged wall times) and
 over steps 50..end of `Trainer.train` (the peer, from a step clock). One JSON line per comparison.
 
@@ -19,6 +21,7 @@ The speed goal is judged on the first line: ours and both peers in alternating s
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import statistics
@@ -29,15 +32,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import yaml
 from timing import ChildLoad
 
 from data_modules.translation import TranslationTextDataModule
 from foundation.hub import embedded_model_dir
 from lightning_app.checkpointing.run_dirs import versions
 from lightning_app.tools.report import read_scalars
-from models.causal_lm import BERT_TINY
+from models.bce_term import scheduled_bce_weight
+from models.causal_lm import BERT_TINY, CausalLanguageModel
 
 ROOT = Path(__file__).resolve().parents[1]
+CONFIG = "configs/tr_en_bce_lm.yaml"
 
 
 @torch.no_grad()
@@ -52,11 +58,43 @@ def validation_perplexity(model, blocks: list[list[int]]) -> float:
     return math.exp(total / count)
 
 
-PEERS = {"untuned": (1e-3, 0.1), "our_recipe": (2e-3, 0.0)}  # name -> (learning rate, dropout)
+# name -> (learning rate, dropout, trains on CE + w * BCE as ours does with BCE on)
+PEERS = {"untuned": (1e-3, 0.1, False), "our_recipe": (2e-3, 0.0, False), "our_recipe_bce": (2e-3, 0.0, True)}
+
+
+def recipe_bce_weight(step: int) -> float:
+    """w(step) of our recipe: the `bce_*` settings of `CONFIG` over `CausalLanguageModel`'s defaults."""
+    settings = {name: parameter.default for name, parameter in inspect.signature(CausalLanguageModel).parameters.items()
+                if name.startswith("bce_")}
+    settings.update({name: value for name, value in yaml.safe_load((ROOT / CONFIG).read_text())["model"]["init_args"]
+                     .items() if name.startswith("bce_")})
+    return scheduled_bce_weight(step, settings["bce_schedule"], settings["bce_start"], settings["bce_max"],
+                                settings["bce_warmup_steps"], settings["bce_boost_span"], settings["bce_lag_steps"])
+
+
+def trainer_with_bce():
+    """Recipe E's peer (`../shared/RECIPES.md`): a `Trainer` subclass adding w(step) * BCE to the model's CE, the
+    BCE (`models/bce_term.py`) in closed form over the full logits, which ran faster here than
+    `binary_cross_entropy_with_logits` on a one-hot target (the form a user reaches for first; issue #25's note has
+    the timings), so the peer runs its fastest correct form."""
+    from transformers import Trainer
+
+    class TrainerWithBce(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            outputs = model(**inputs)
+            logits = outputs.logits[:, :-1].reshape(-1, outputs.logits.shape[-1])  # (N, V), position t predicts t+1
+            targets = inputs["labels"][:, 1:].reshape(-1)
+            keep = (targets != -100).to(logits.dtype)
+            per_position = F.softplus(logits).sum(-1) - logits.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)
+            bce = (per_position * keep).sum() / (keep.sum().clamp(min=1) * logits.shape[-1])
+            loss = outputs.loss + recipe_bce_weight(self.state.global_step) * bce
+            return (loss, outputs) if return_outputs else loss
+
+    return TrainerWithBce
 
 
 def run_peer(datamodule: TranslationTextDataModule, steps: int, learning_rate: float, dropout: float,
-             out: Path, evaluate: bool = True) -> dict:
+             out: Path, evaluate: bool = True, bce: bool = False) -> dict:
     from transformers import BertConfig, BertLMHeadModel, Trainer, TrainerCallback, TrainingArguments
 
     class Clock(TrainerCallback):
@@ -78,7 +116,8 @@ def run_peer(datamodule: TranslationTextDataModule, steps: int, learning_rate: f
                              use_cpu=True, disable_tqdm=True)
     collate = lambda rows: {k: torch.tensor([r[k] for r in rows]) for k in ("input_ids", "labels")}  # noqa: E731
     clock = Clock()
-    trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collate, callbacks=[clock])
+    trainer_class = trainer_with_bce() if bce else Trainer
+    trainer = trainer_class(model=model, args=args, train_dataset=train, data_collator=collate, callbacks=[clock])
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -86,11 +125,11 @@ def run_peer(datamodule: TranslationTextDataModule, steps: int, learning_rate: f
     rate = (len(clock.starts) - 1 - first) / (clock.starts[-1] - clock.starts[first])
     perplexity = validation_perplexity(model, datamodule.splits["validation"]["input_ids"]) if evaluate else None
     return {"steps_per_s": round(rate, 2), "train_s": round(seconds, 1), "learning_rate": learning_rate,
-            "dropout": dropout, "val_perplexity": perplexity and round(perplexity, 3)}
+            "dropout": dropout, "bce": bce, "val_perplexity": perplexity and round(perplexity, 3)}
 
 
 def run_ours(tokenizer: str | None, steps: int, save_dir: Path, extra: list[str]) -> dict:
-    command = [sys.executable, "main.py", "fit", "--config", "configs/tr_en_bce_lm.yaml",
+    command = [sys.executable, "main.py", "fit", "--config", CONFIG,
                "--trainer.max_steps", str(steps), "--trainer.val_check_interval", str(min(1000, steps)),
                "--trainer.logger.init_args.save_dir", str(save_dir), *extra]
     if tokenizer is not None:
@@ -138,7 +177,7 @@ def ours_vs_peers(config: str, steps: int, ours: dict, peers: dict[str, dict]) -
             "ours_val_perplexity": ours["val_perplexity"], "ours_validation_s": ours["validation_s"],
             "ours_other_load": ours["other_load"]}
     for name, peer in peers.items():
-        keys = ("learning_rate", "dropout", "steps_per_s", "val_perplexity", "other_load")
+        keys = ("learning_rate", "dropout", "bce", "steps_per_s", "val_perplexity", "other_load")
         line[f"peer_{name}"] = {k: peer[k] for k in keys}
         line[f"speedup_vs_{name}"] = round(ours["steps_per_s"] / peer["steps_per_s"], 2)
     return line
@@ -193,9 +232,9 @@ def main() -> None:
     if args.peer_only:
         datamodule = TranslationTextDataModule(tokenizer=minilm, ood_eval_lines=0)
         datamodule.setup("fit")
-        learning_rate, dropout = PEERS[args.peer_only]
+        learning_rate, dropout, bce = PEERS[args.peer_only]
         print(json.dumps(run_peer(datamodule, args.steps, learning_rate, dropout, args.out / args.peer_only,
-                                  evaluate=not args.no_eval)))
+                                  evaluate=not args.no_eval, bce=bce)))
         return
     if args.speed_rounds > 0:
         print(json.dumps(speed_rounds(minilm, args.speed_rounds, args.speed_steps, args.out)), flush=True)
