@@ -72,6 +72,11 @@ def target_rows(records: list[dict]) -> list[str]:
         measured = medians and f"{medians[f'ours_bce_{label}']} vs {medians['peer_our_recipe']} steps/s"
         rows.append(f"| causal LM, BCE {label}, vs `Trainer` on our recipe (median of rounds) | {measured or ''} | "
                     f"{_ratio(value, goal)} |")
+    if causal and "ours_bce_on_speedup_vs_our_recipe_bce" in causal:  # the target above is judged as filed: CE only
+        medians = causal["median_steps_per_s"]
+        rows.append(f"| causal LM, BCE on, vs a `Trainer` subclass training on CE + BCE too (recipe E's peer, "
+                    f"reference) | {medians['ours_bce_on']} vs {medians['peer_our_recipe_bce']} steps/s | "
+                    f"{causal['ours_bce_on_speedup_vs_our_recipe_bce']:.2f}x | none |")
     for config, goal in (("micro", 2.5), ("mini", 4.0)):
         mlm = {r.get("precision", "32-true"): r for r in records if str(r.get("config", "")).startswith(f"{config}-b8")}
         fp32 = mlm.get("32-true")
