@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import torch
+import yaml
 from cli_helpers import PROJECT_ROOT
 from transformers import BertConfig, BertLMHeadModel, TrainingArguments
 
@@ -30,6 +31,11 @@ def test_the_peer_with_bce_computes_our_loss_at_our_weight(tmp_path):
     assert weight > 0 and torch.allclose(loss, ce + weight * bce, atol=1e-5)
 
 
-def test_the_peers_bce_weight_follows_the_configs_schedule():
+def test_the_peers_bce_weight_follows_the_configs_schedule_read_once(monkeypatch):
+    reads, load = [], yaml.safe_load
+    monkeypatch.setattr(causal_lm_vs_hf.yaml, "safe_load", lambda text: reads.append(text) or load(text))
+    causal_lm_vs_hf.recipe_bce_settings.cache_clear()
     # configs/tr_en_bce_lm.yaml picks the lagged schedule; the model's default is linear
     assert causal_lm_vs_hf.recipe_bce_weight(1000) == lagged_bce_weight_at(1000) != bce_weight_at(1000)
+    causal_lm_vs_hf.recipe_bce_weight(1001)
+    assert len(reads) == 1  # not once per step of the peer
