@@ -40,7 +40,7 @@ from data_modules.translation import TranslationTextDataModule
 from foundation.hub import embedded_model_dir
 from lightning_app.checkpointing.run_dirs import versions
 from lightning_app.tools.report import read_scalars
-from models.bce_term import scheduled_bce_weight
+from models.bce_term import scheduled_bce_weight, vocabulary_bce
 from models.causal_lm import BERT_TINY, CausalLanguageModel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def recipe_bce_weight(step: int) -> float:
 
 def trainer_with_bce():
     """Recipe E's peer (`../shared/RECIPES.md`): a `Trainer` subclass adding w(step) * BCE to the model's CE, the
-    BCE (`models/bce_term.py`) in closed form over the full logits, which ran faster here than
+    BCE in the closed form of `models/bce_term.vocabulary_bce` over the full logits, which ran faster here than
     `binary_cross_entropy_with_logits` on a one-hot target (the form a user reaches for first; issue #25's note has
     the timings), so the peer runs its fastest correct form."""
     from transformers import Trainer
@@ -91,10 +91,7 @@ def trainer_with_bce():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             outputs = model(**inputs)
             logits = outputs.logits[:, :-1].reshape(-1, outputs.logits.shape[-1])  # (N, V), position t predicts t+1
-            targets = inputs["labels"][:, 1:].reshape(-1)
-            keep = (targets != -100).to(logits.dtype)
-            per_position = F.softplus(logits).sum(-1) - logits.gather(1, targets.clamp(min=0)[:, None]).squeeze(1)
-            bce = (per_position * keep).sum() / (keep.sum().clamp(min=1) * logits.shape[-1])
+            bce = vocabulary_bce(logits, inputs["labels"][:, 1:].reshape(-1))
             loss = outputs.loss + recipe_bce_weight(self.state.global_step) * bce
             return (loss, outputs) if return_outputs else loss
 
