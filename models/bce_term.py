@@ -86,8 +86,9 @@ class _FusedNextTokenLosses(torch.autograd.Function):
     """CE and vocabulary BCE of the same (N, V) logits in one pass, with a hand-written backward.
 
     d CE / dz  = (softmax(z) - onehot(y)) / n          d BCE / dz = (sigmoid(z) - onehot(y)) / (n * V)
-    Autograd through `cross_entropy` + `vocabulary_bce` would materialise log-softmax, a boolean-indexed copy and
-    an index_put of (N, V) tensors; at a 30k vocabulary and batch 1 that memory traffic costs more than the matmuls.
+    Autograd through `cross_entropy` + `vocabulary_bce` would materialise log-softmax, softplus, their gradients
+    and a zero-filled scatter per gather, all (N, V); at a 30k vocabulary and batch 1 that memory traffic costs more
+    than the matmuls.
     """
 
     @staticmethod
