@@ -120,11 +120,11 @@ def bce_lm(b: Budget) -> dict:
 
 
 def bce_lm_peer(b: Budget, record: dict) -> dict:
-    line = b.bench("bench/causal_lm_vs_hf.py", "bce_lm_peer", "--peer_only", "our_recipe", "--steps",
+    line = b.bench("bench/causal_lm_vs_hf.py", "bce_lm_peer", "--peer_only", "our_recipe_bce", "--steps",
                    "4" if b.smoke else "2000", "--out", str(b.out / "bce_lm_peer"))
     return {"peer": {"val_perplexity": line["val_perplexity"], "steps_per_s": line["steps_per_s"],
-                     "label": "HF Trainer, our lr/dropout, CE only, MiniLM tokenizer (perplexity not comparable "
-                              "with our trained BPE's)"}}
+                     "label": "recipe E's form: a HF Trainer subclass training on CE + BCE, our lr/dropout/BCE "
+                              "schedule, MiniLM tokenizer (perplexity not comparable with our trained BPE's)"}}
 
 
 def _hold_out_small_set(out: Path) -> tuple[Path, Path]:

@@ -81,7 +81,8 @@ def test_smoke_budget_writes_a_complete_record(tmp_path):
     record = json.loads((results / "bce_lm.json").read_text())
     assert record["smoke"] is True and record["figure"] > 1.0 and record["wall_s"] > 0
     assert record["peer"]["val_perplexity"] > 1.0 and record["peer_run"]["wall_s"] > 0
-    assert record["peer_run"]["commands"][0].startswith("python bench/causal_lm_vs_hf.py --peer_only our_recipe")
+    assert record["peer_run"]["commands"][0].startswith(
+        "python bench/causal_lm_vs_hf.py --peer_only our_recipe_bce ")  # recipe E trains on CE + BCE
     assert {row["split"] for row in record["ours"]["bce_on_off"]} == {"val", "val_small", "val_wikitext"}
     assert record["commands"][0].startswith("python main.py fit --config configs/tr_en_bce_lm.yaml")
     assert len(record["commit"]) >= 40 and record["versions"]["torch"]
