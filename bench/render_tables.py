@@ -4,7 +4,7 @@
     python bench/render_tables.py bench/results/*.json --write bench/README.md
 
 Reads any mix of JSON files (one object, or one object per line) from bench/mrpc_vs_hf.py, bench/ddp_overhead.py,
-bench/ablation.py, bench/mrpc_padding.py, bench/causal_lm_vs_hf.py (its interleaved speed line) and
+bench/ablation.py, bench/mrpc_padding.py, bench/causal_lm_vs_hf.py (its speed and quality lines) and
 bench/mlm_throughput.py; a target with no record is shown as "not measured". `--write` replaces what lies between
 the two marker lines of the README.
 """
@@ -17,6 +17,9 @@ from pathlib import Path
 
 START, END = "<!-- issue25-tables:start -->", "<!-- issue25-tables:end -->"
 KEEP_SHARE = 0.05  # a trick that saves less step time than this on every config, and no memory, goes
+# bench/causal_lm_vs_hf.py's peers, as the quality line names them
+PEER_LABELS = {"untuned": "the `Trainer` untuned (lr 1e-3, dropout 0.1)", "our_recipe": "on our recipe",
+               "our_recipe_bce": "on our recipe with CE + BCE (recipe E's subclass)"}
 
 
 def read_records(paths: list[Path]) -> list[dict]:
@@ -149,12 +152,26 @@ def padding_line(records: list[dict]) -> str:
             f"{padding['grouped']['attention']:.1%} grouped.")
 
 
+def causal_quality_line(records: list[dict]) -> str:
+    """Held-out perplexity at equal steps: ours (BCE on, off) and every peer, from the like-for-like quality lines."""
+    quality = {r["config"].rsplit(", ", 1)[1]: r for r in records
+               if str(r.get("config", "")).startswith("tr_en_bce_lm, MiniLM tokenizer (like-for-like)")}
+    if not quality:
+        return "Causal LM quality at equal steps: not measured."
+    first = next(iter(quality.values()))
+    peers = {key.removeprefix("peer_"): value for key, value in first.items() if key.startswith("peer_")}
+    ours = ", ".join(f"{run['ours_val_perplexity']} with {label}" for label, run in quality.items())
+    shown = ", ".join(f"{PEER_LABELS.get(name, name)} {peer['val_perplexity']}" for name, peer in peers.items())
+    return (f"Causal LM quality at equal steps (bench/causal_lm_vs_hf.py, {first['steps']} steps, MiniLM tokenizer, "
+            f"held-out perplexity = exp of the token-weighted CE): ours {ours}; {shown}.")
+
+
 def render(records: list[dict]) -> str:
     candidates = removal_candidates(records)
     note = ", ".join(candidates) if candidates else "none (or not measured)"
     return "\n".join([START, "", *target_rows(records), "", *ablation_rows(records), "",
                       f"Tricks under {KEEP_SHARE:.0%} of step time on every config they serve: {note}.", "",
-                      padding_line(records), "", END])
+                      padding_line(records), "", causal_quality_line(records), "", END])
 
 
 def main() -> None:

@@ -154,3 +154,17 @@ def test_the_ablation_smoke_run_writes_every_variant_with_its_provenance(tmp_pat
     assert [row["switched_off"] for row in result["rows"]] == [
         "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks", "sparse_embedding_gradient"]
     assert all(row["median_steps_per_s"] > 0 and row["peak_rss_mb"] > 0 for row in result["rows"])
+
+
+def test_the_causal_quality_line_shows_ours_with_and_without_bce_beside_every_peer():
+    peers = {f"peer_{name}": {"val_perplexity": value} for name, value in
+             (("untuned", 25.5), ("our_recipe", 14.1), ("our_recipe_bce", 14.5))}
+    lines = [{"config": f"tr_en_bce_lm, MiniLM tokenizer (like-for-like), BCE {mode}", "steps": 2000,
+              "ours_val_perplexity": value, **peers} for mode, value in (("on", 13.2), ("off", 13.4))]
+    line = render_tables.causal_quality_line([*lines, *_records()])
+    assert line == ("Causal LM quality at equal steps (bench/causal_lm_vs_hf.py, 2000 steps, MiniLM tokenizer, "
+                    "held-out perplexity = exp of the token-weighted CE): ours 13.2 with BCE on, 13.4 with BCE off; "
+                    "the `Trainer` untuned (lr 1e-3, dropout 0.1) 25.5, on our recipe 14.1, on our recipe with CE + "
+                    "BCE (recipe E's subclass) 14.5.")
+    assert line in render_tables.render(lines)
+    assert render_tables.causal_quality_line(_records()) == "Causal LM quality at equal steps: not measured."
