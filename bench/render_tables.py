@@ -17,9 +17,6 @@ from pathlib import Path
 
 START, END = "<!-- issue25-tables:start -->", "<!-- issue25-tables:end -->"
 KEEP_SHARE = 0.05  # a trick that saves less step time than this on every config, and no memory, goes
-# bench/causal_lm_vs_hf.py's peers, as the quality line names them
-PEER_LABELS = {"untuned": "the `Trainer` untuned (lr 1e-3, dropout 0.1)", "our_recipe": "on our recipe",
-               "our_recipe_bce": "on our recipe with CE + BCE (recipe E's subclass)"}
 
 
 def read_records(paths: list[Path]) -> list[dict]:
@@ -161,9 +158,10 @@ def causal_quality_line(records: list[dict]) -> str:
     first = next(iter(quality.values()))
     peers = {key.removeprefix("peer_"): value for key, value in first.items() if key.startswith("peer_")}
     ours = ", ".join(f"{run['ours_val_perplexity']} with {label}" for label, run in quality.items())
-    shown = ", ".join(f"{PEER_LABELS.get(name, name)} {peer['val_perplexity']}" for name, peer in peers.items())
+    shown = ", ".join(f"{name} (lr {peer['learning_rate']}, dropout {peer['dropout']}{', CE + BCE' * peer['bce']}) "
+                      f"{peer['val_perplexity']}" for name, peer in peers.items())  # each peer's settings as recorded
     return (f"Causal LM quality at equal steps (bench/causal_lm_vs_hf.py, {first['steps']} steps, MiniLM tokenizer, "
-            f"held-out perplexity = exp of the token-weighted CE): ours {ours}; {shown}.")
+            f"held-out perplexity = exp of the token-weighted CE): ours {ours}; the `Trainer` {shown}.")
 
 
 def render(records: list[dict]) -> str:

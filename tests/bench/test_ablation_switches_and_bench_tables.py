@@ -157,14 +157,16 @@ def test_the_ablation_smoke_run_writes_every_variant_with_its_provenance(tmp_pat
 
 
 def test_the_causal_quality_line_shows_ours_with_and_without_bce_beside_every_peer():
-    peers = {f"peer_{name}": {"val_perplexity": value} for name, value in
-             (("untuned", 25.5), ("our_recipe", 14.1), ("our_recipe_bce", 14.5))}
+    peers = {f"peer_{name}": {"learning_rate": lr, "dropout": dropout, "bce": bce, "val_perplexity": value}
+             for name, lr, dropout, bce, value in (("untuned", 1e-3, 0.1, False, 25.5),
+                                                   ("our_recipe", 2e-3, 0.0, False, 14.1),
+                                                   ("our_recipe_bce", 2e-3, 0.0, True, 14.5))}
     lines = [{"config": f"tr_en_bce_lm, MiniLM tokenizer (like-for-like), BCE {mode}", "steps": 2000,
               "ours_val_perplexity": value, **peers} for mode, value in (("on", 13.2), ("off", 13.4))]
     line = render_tables.causal_quality_line([*lines, *_records()])
     assert line == ("Causal LM quality at equal steps (bench/causal_lm_vs_hf.py, 2000 steps, MiniLM tokenizer, "
                     "held-out perplexity = exp of the token-weighted CE): ours 13.2 with BCE on, 13.4 with BCE off; "
-                    "the `Trainer` untuned (lr 1e-3, dropout 0.1) 25.5, on our recipe 14.1, on our recipe with CE + "
-                    "BCE (recipe E's subclass) 14.5.")
+                    "the `Trainer` untuned (lr 0.001, dropout 0.1) 25.5, our_recipe (lr 0.002, dropout 0.0) 14.1, "
+                    "our_recipe_bce (lr 0.002, dropout 0.0, CE + BCE) 14.5.")
     assert line in render_tables.render(lines)
     assert render_tables.causal_quality_line(_records()) == "Causal LM quality at equal steps: not measured."
