@@ -1,12 +1,14 @@
 """Option names users bring from Hugging Face's example scripts (`run_mlm.py`, `run_glue.py`, `run_clm.py`) and
-from LightningCLI habits, mapped to ours. The README's table is this table; an unknown option error gets the hint.
+from LightningCLI habits, mapped to ours. docs/huggingface.md's table is this table; an unknown option error gets the
+hint.
 """
 
 from __future__ import annotations
 
 import re
 
-# their option (without dashes) -> (our option, a note when the meaning differs)
+# their option (without dashes) -> (our option, a note when the meaning differs); no option of ours = "" and a note
+# that completes "--NAME is not an option; ..." (no final period: the error message adds it)
 HF_OPTIONS: dict[str, tuple[str, str]] = {
     "model_name_or_path": ("--model.pretrained_model", "a local directory or hub id; the data takes its tokenizer"),
     "config_name": ("--model.model_config", "a dict of config fields (random weights)"),
@@ -23,13 +25,15 @@ HF_OPTIONS: dict[str, tuple[str, str]] = {
     "mlm_probability": ("--data.mlm_probability", ""),
     "max_train_samples": ("--data.max_train_samples", ""),
     "max_eval_samples": ("--data.max_eval_samples", ""),
-    "max_predict_samples": ("--data.max_eval_samples", "predict takes every row of --data.predict_file"),
+    "max_predict_samples": ("", "no option limits predict's rows: it reads all of --data.predict_file (MRPC), "
+                                "--data.predict_sentences (masked LM) or --data.predict_prompts (causal LM)"),
     "per_device_train_batch_size": ("--data.batch_size", ""),
     "per_device_eval_batch_size": ("--data.eval_batch_size", ""),
     "preprocessing_num_workers": ("--data.num_workers", "tokenization runs in the fast tokenizer's own threads and is "
                                                         "cached; num_workers sets DataLoader workers"),
     "dataloader_num_workers": ("--data.num_workers", ""),
-    "pad_to_max_length": ("--data.pad_to_multiple_of", "batches are padded to their longest example"),
+    "pad_to_max_length": ("--data.pad_to_multiple_of", "batches are padded to their longest example; set it to the "
+                                                       "--data.max_seq_length value to pad every batch to that length"),
     "overwrite_cache": ("--data.cache_dir", "the cache is keyed by file content and options, so it is never stale"),
     "dataset_name": ("--data", "a data module class, e.g. data_modules.WikiText2DataModule"),
     "task_name": ("--config", "configs/mrpc_minilm.yaml or configs/mrpc.yaml"),
@@ -64,8 +68,8 @@ HF_OPTIONS: dict[str, tuple[str, str]] = {
     "do_eval": ("validate", "a subcommand: python main.py validate ..."),
     "do_predict": ("predict", "a subcommand: python main.py predict ..."),
     "optimizer": ("", "the model builds AdamW over its own parameter groups (no decay on biases and norms, the head's "
-                      "learning rate) and schedule: set --model.learning_rate, --model.weight_decay, "
-                      "--model.adam_betas, --model.adam_epsilon, --model.lr_scheduler_type"),
+                      "learning rate) and its schedule: set --model.learning_rate, --model.weight_decay, "
+                      "--model.adam_betas, --model.adam_epsilon and --model.lr_scheduler_type"),
     "lr_scheduler": ("--model.lr_scheduler_type", "with --model.warmup_steps or --model.warmup_ratio"),
 }
 
@@ -77,7 +81,7 @@ def hint_for(message: str) -> str | None:
     for name in _OPTION.findall(message):
         if name in HF_OPTIONS:
             ours, note = HF_OPTIONS[name]
-            if not ours:
-                return f"--{name} is not an option here: {note}."
+            if not ours:  # no equivalent: the note alone, after the parser's "--NAME is not an option; "
+                return note
             return f"did you mean {ours}?" + (f" ({note})" if note else "")
     return None

@@ -21,7 +21,8 @@ HF_STYLE = {
     "--preprocessing_num_workers 4": "did you mean --data.num_workers?",
     "--gradient_accumulation_steps 4": "did you mean --trainer.accumulate_grad_batches?",
     "--per_device_eval_batch_size 32": "did you mean --data.eval_batch_size?",
-    "--optimizer AdamW": "--optimizer is not an option here: the model builds AdamW",
+    "--optimizer AdamW": "--optimizer is not an option; the model builds AdamW",
+    "--max_predict_samples 10": "--max_predict_samples is not an option; no option limits predict's rows",
     "--lr_scheduler StepLR": "did you mean --model.lr_scheduler_type?",
 }
 
@@ -34,6 +35,17 @@ def test_hugging_face_names_get_our_name(typed, tmp_path, tiny_bert, small_text,
     assert exit_info.value.code == 2
     assert HF_STYLE[typed] in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", [name for name, (ours, _) in HF_OPTIONS.items() if not ours])
+def test_hugging_face_names_without_an_equivalent_are_one_clean_sentence(name, tmp_path, tiny_bert, small_text,
+                                                                         capsys):
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=1)
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["fit", "--config", str(config), f"--{name}", "1"])
+    assert exit_info.value.code == 2
+    # the note completes the parser's sentence: "is not an option" once, one final period
+    assert capsys.readouterr().err.strip() == f"error: --{name} is not an option; {HF_OPTIONS[name][1]}."
 
 
 @pytest.mark.parametrize("typed", ["--data.max_train_samples 8", "--model.lr_scheduler_type cosine",
