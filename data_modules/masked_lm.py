@@ -17,7 +17,7 @@ from pathlib import Path
 from datasets import Dataset, Features, Sequence, Value
 from lightning.pytorch.utilities import rank_zero_warn
 
-from data_modules.caching import cached_rows, file_fingerprint, tokenizer_fingerprint
+from data_modules.caching import cached_rows, file_fingerprint, key_digest, tokenizer_fingerprint
 from data_modules.collators import PaddingCollator, TokenMasker
 from data_modules.reading import iter_texts
 from data_modules.scaffold import TaskDataModule
@@ -56,6 +56,9 @@ class MaskedLMDataModule(TaskDataModule):
                               "other trains one); pass only one of them.")
         self.mlm_probability = mlm_probability
         self.train_tokenizer, self.vocab_size = train_tokenizer, vocab_size
+        if predict_sentences is not None and len(predict_sentences) == 0:
+            raise ConfigError("--data.predict_sentences is empty; pass at least one sentence with [MASK] (or drop the "
+                              "option for the built-in examples).")
         self.predict_sentences = list(predict_sentences or DEFAULT_FILL_MASK_PROMPTS)
         self.line_by_line = False  # CustomTextDataModule makes this an option
         self._masker = None
@@ -68,6 +71,9 @@ class MaskedLMDataModule(TaskDataModule):
     def held_out_split(self) -> tuple[float, int]:
         """(percentage, seed) of the validation split held out of the training file."""
         raise NotImplementedError
+
+    def training_files(self) -> dict[str, Path]:
+        return {split: self.source_files(split)[0] for split in ("train", "validation")}
 
     def clean_line(self, line: str) -> str:
         """Per-line clean-up before tokenization (WikiText maps its `<unk>` here)."""
@@ -85,8 +91,12 @@ class MaskedLMDataModule(TaskDataModule):
     def default_tokenizer(self):
         if not self.train_tokenizer:
             return super().default_tokenizer()
-        train, _, _ = self.source_files("train")
-        directory = self.cache_dir / f"wordpiece-{file_fingerprint(train)}-{self.vocab_size}"
+        train, _, held_out = self.source_files("train")
+        # everything its training text depends on: the same file with another split must not reuse a vocabulary
+        # learnt from lines that are validation lines now
+        text = {"file": file_fingerprint(train), "held_out": self.held_out_split() if held_out else None,
+                "clean": type(self).clean_line_for_training.__qualname__}
+        directory = self.cache_dir / f"wordpiece-{key_digest(text)}-{self.vocab_size}"
         return trained_wordpiece(directory, lambda: self.split_texts("train", for_tokenizer=True), self.vocab_size)
 
     @property

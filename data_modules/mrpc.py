@@ -63,6 +63,9 @@ class MRPCDataModule(TaskDataModule):
         return {"num_labels": self.num_labels, "label_names": LABEL_NAMES}
 
     # --- files -----------------------------------------------------------------------------------------------------
+    def training_files(self) -> dict[str, Path]:
+        return {split: self.source(split)[0] for split in ("train", "validation")}
+
     def source(self, split: str) -> tuple[Path, str]:
         """(file, the option that names it) of a split; a missing optional split names the option to set."""
         if split in ("train", "validation"):

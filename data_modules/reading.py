@@ -211,13 +211,26 @@ def _json_object(line: str, path: Path, number: int, option: str) -> dict:
 
 
 def _csv_records(path: Path, option: str) -> Iterator[tuple[int, dict]]:
+    """Strict CSV: a record with more or fewer fields than the header (an unquoted comma in the text, a missing
+    column) and a quote left open to the end of the file are errors naming the line, never text silently cut off or
+    merged into one example."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, strict=True)
         try:
             for record in reader:
+                extra = record.get(None) or []  # csv.DictReader's restkey and restval
+                missing = sum(value is None for key, value in record.items() if key is not None)
+                if extra or missing:
+                    fields = len(reader.fieldnames) + len(extra) - missing
+                    raise ConfigError(f"{option}: {path} line {reader.line_num} has {fields} fields but the header "
+                                      f"has {len(reader.fieldnames)} ({', '.join(reader.fieldnames)}); quote a field "
+                                      "that holds a comma, or use a .jsonl or .txt file.")
                 yield reader.line_num, record
         except csv.Error as error:
-            raise ConfigError(f"{option}: {path} line {reader.line_num} cannot be read as CSV ({error}); fix that "
+            if "unexpected end of data" in str(error):
+                raise ConfigError(f"{option}: {path} line {reader.line_num + 1} opens a quote that is never closed "
+                                  "(it runs to the end of the file); fix the quoting of that line.") from None
+            raise ConfigError(f"{option}: {path} line {reader.line_num + 1} cannot be read as CSV ({error}); fix that "
                               "line, or use a .txt file for very long texts.") from error
         except UnicodeDecodeError as error:
             raise ConfigError(f"{option}: {path} line {reader.line_num + 1} is not valid UTF-8; re-save the file as "

@@ -164,6 +164,12 @@ class TaskDataModule(L.LightningDataModule):
         """Task-specific `DataFacts` fields (labels, evaluation sets, end token, sample prompts)."""
         return {}
 
+    def training_files(self) -> dict[str, Path]:
+        """{split: file} of what `fit` reads (train and validation; one file for both when validation is held out
+        of it). Checkpoints record their content hashes, so a resume on edited data and an export's model card can
+        say so."""
+        return {}
+
     # --- splits: subclasses implement ---------------------------------------------------------------------------
     def build_split(self, split: str):
         """The Arrow dataset of one split ("train", "validation", "test", "predict"), cached on disk; raise a

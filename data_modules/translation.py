@@ -15,7 +15,7 @@ from datasets import Dataset
 from torch.utils.data import DataLoader
 
 from data_modules.bpe import trained_bpe
-from data_modules.caching import cached_rows, file_fingerprint, tokenizer_fingerprint
+from data_modules.caching import cached_rows, file_fingerprint, key_digest, tokenizer_fingerprint
 from data_modules.collators import PaddingCollator
 from data_modules.masked_lm import BLOCK_FEATURES
 from data_modules.reading import read_text_lines, resolve_data_file
@@ -82,9 +82,15 @@ class TranslationTextDataModule(TaskDataModule):
         self.vocab_size = vocab_size
         self.extra_eval_files = dict(extra_eval_files or {})
         self.ood_eval_lines = ood_eval_lines
+        if predict_prompts is not None and len(predict_prompts) == 0:
+            raise ConfigError("--data.predict_prompts is empty; pass at least one prompt (or drop the option for "
+                              "the built-in examples).")
         self.predict_prompts = list(predict_prompts or ["Translate to Turkish: God will help us.\n"])
 
     # --- text ---------------------------------------------------------------------------------------------------
+    def training_files(self) -> dict[str, Path]:
+        return {"train": self.corpus_path(), "validation": self.corpus_path()}  # validation is held out of it
+
     def corpus_path(self) -> Path:
         option = "--data.data_dir" if self.corpus_file is None and self.data_dir else "--data.corpus_file"
         return resolve_data_file(self.corpus_file, self.data_dir, "tr-en/tur.txt", option)
@@ -120,8 +126,10 @@ class TranslationTextDataModule(TaskDataModule):
 
     # --- tokenizer and the contract -----------------------------------------------------------------------------
     def default_tokenizer(self):
-        key = f"bpe-{file_fingerprint(self.corpus_path())}-{self.split_seed}-{self.vocab_size}"
-        return trained_bpe(self.cache_dir / key, lambda: self.split_texts()["train"], self.vocab_size)
+        # everything its training text (the templated training pairs) depends on
+        text = {**self._source_key("train"), "directions": self.directions, "templates": self.templates}
+        return trained_bpe(self.cache_dir / f"bpe-{key_digest(text)}-{self.vocab_size}",
+                           lambda: self.split_texts()["train"], self.vocab_size)
 
     @property
     def end_token_id(self) -> int:

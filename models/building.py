@@ -3,6 +3,7 @@ from a config dict of random weights — never both, so a run never silently mix
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,15 +39,21 @@ def build_network(model_class, pretrained_model: str | None, model_config: dict 
     from transformers import AutoConfig
 
     if model_config is not None:
+        model_config = {name: _typed_scalar(value) for name, value in model_config.items()}
         check_dropouts(model_config)
         if pretrained_model is not None:
             raise ConfigError("--model.pretrained_model and --model.model_config are both set; pass one of them "
                               "(model_config builds random weights; add --model.model_config null to load the "
                               "pretrained model).")
         settings = {**model_config, **overrides}
-        config = AutoConfig.for_model(settings.pop("model_type", "bert"), **settings)
-        make = getattr(model_class, "from_config", model_class)  # Auto classes: from_config; concrete: the class
-        return make(config), [], None
+        model_type = settings.pop("model_type", "bert")
+        _check_fields(model_type, [name for name in model_config if name != "model_type"])
+        try:
+            config = AutoConfig.for_model(model_type, **settings)
+            make = getattr(model_class, "from_config", model_class)  # Auto classes: from_config; concrete: the class
+            return make(config), [], None
+        except ValueError as error:  # transformers' own check, e.g. hidden size not a multiple of the heads
+            raise ConfigError(f"--model.model_config: {str(error).strip().rstrip('.')}; fix that field.") from None
     directory = resolve_pretrained(pretrained_model, "--model.pretrained_model")
     try:
         with quiet_transformers():
@@ -72,3 +79,39 @@ def check_dropouts(model_config: dict) -> None:
         if "dropout" in name and value is not None and not (isinstance(value, int | float) and 0 <= value < 1):
             raise ConfigError(f"--model.model_config.{name}={value} is not a probability in [0, 1); pass e.g. 0.1 "
                               "(or 0 for no dropout).")
+
+
+def _typed_scalar(value):
+    """`--model.model_config.hidden_size 48` arrives as the text "48": a number or boolean typed that way is one."""
+    if not isinstance(value, str):
+        return value
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "null": None}.get(value.lower(), value)
+
+
+def _check_fields(model_type: str, names: list[str]) -> None:
+    """One sentence for a field the model type's config does not have: transformers would keep a misspelt
+    `hiden_size` as an unused attribute and build every other field at its default (a BERT-base)."""
+    import difflib
+    import inspect
+
+    from transformers import AutoConfig, PretrainedConfig
+
+    try:
+        default = AutoConfig.for_model(model_type)
+    except ValueError:
+        raise ConfigError(f"--model.model_config.model_type={model_type!r} is not a model type transformers knows; "
+                          "pass e.g. bert or modernbert.") from None
+    known = {*default.to_dict(), *inspect.signature(type(default).__init__).parameters,
+             *inspect.signature(PretrainedConfig.__init__).parameters, "num_labels"}
+    source = inspect.getsource(type(default))  # fields a config still takes under an older name, from its kwargs
+    for name in names:
+        if name not in known and not re.search(rf"\b{re.escape(name)}\b", source):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"see the fields of {type(default).__name__}."
+            raise ConfigError(f"--model.model_config.{name} is not a field of {type(default).__name__}; check the "
+                              f"spelling: {hint}")

@@ -114,6 +114,31 @@ class KillAtStep(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class RunLockProbe(L.Callback):
+    """Records, at the first training batch, whether another open of the run directory can lock it (it should not:
+    the fit holds it)."""
+
+    def __init__(self):
+        self.lockable: bool | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.lockable is None:
+            self.lockable = lockable(Path(trainer.log_dir))
+
+
+def lockable(directory: Path) -> bool:
+    """Whether an exclusive `flock` on `directory` can be taken now (and is let go at once)."""
+    import fcntl
+
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
+
 
 class SignalAtStep(L.Callback):
     """Sends `signum` to its own process after the first micro-batch of the accumulation window that follows

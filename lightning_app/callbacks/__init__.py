@@ -2,8 +2,9 @@
 
 Every run gets these, each under its own config key (`always_on.py`; docs/design.md, "What every run gets";
 `--KEY null` switches one off): `GracefulStop`, `DeterministicStepSeed`, `LoaderPositionOnResume`, `RunRecord`
-(lightning_app/checkpointing/run_record.py), `FitSummary`, `ValidateAtLastStep`, `RunProgressBar` (unless the
-config names a progress bar), and `NonFiniteLossGuard`; evaluations add `EvaluationRecord` / `PredictionFiles`.
+(lightning_app/checkpointing/run_record.py), `FitSummary`, `ValidateAtLastStep`, `LastCheckpointAtEnd`,
+`RunProgressBar` (unless the config names a progress bar), and `NonFiniteLossGuard`; evaluations add
+`EvaluationRecord` / `PredictionFiles`.
 Lightning's model summary is shown by `RunModelSummary` (no `Total FLOPs: 0`). The configs add the observational
 ones by name: `GradNormMonitor`, `FillMaskSamples`, `StepThroughputMonitor`, `StepLearningRateMonitor`
 (Lightning's monitors, logging at the optimizer step).
@@ -11,6 +12,7 @@ ones by name: `GradNormMonitor`, `FillMaskSamples`, `StepThroughputMonitor`, `St
 
 from lightning_app.callbacks.always_on import ALWAYS_ON, add_always_on_arguments, always_on_callbacks
 from lightning_app.callbacks.exact_resume import DeterministicStepSeed, LoaderPositionOnResume
+from lightning_app.callbacks.final_checkpoint import LastCheckpointAtEnd
 from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop, StopRequested
 from lightning_app.callbacks.last_step import ValidateAtLastStep
@@ -31,6 +33,7 @@ __all__ = [
     "FitSummary",
     "GracefulStop",
     "GradNormMonitor",
+    "LastCheckpointAtEnd",
     "LoaderPositionOnResume",
     "NonFiniteLossError",
     "NonFiniteLossGuard",

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ProgressBar
 
 from foundation.errors import ConfigError
 from lightning_app.callbacks.exact_resume import DeterministicStepSeed, LoaderPositionOnResume
+from lightning_app.callbacks.final_checkpoint import LastCheckpointAtEnd
 from lightning_app.callbacks.fit_summary import FitSummary
 from lightning_app.callbacks.graceful_stop import GracefulStop
 from lightning_app.callbacks.last_step import ValidateAtLastStep
@@ -27,16 +28,25 @@ ALWAYS_ON: dict[str, type[L.Callback]] = {
     "fit_summary": FitSummary,
     "run_record": RunRecord,
     "validate_at_last_step": ValidateAtLastStep,
+    "last_checkpoint_at_end": LastCheckpointAtEnd,
     "progress_bar": RunProgressBar,
 }
 # A replacement must subclass the key's class; any of Lightning's progress bars may replace ours.
 _BASE_CLASS = {"progress_bar": ProgressBar}
 
-# Keys whose behaviour exact resume needs, with the reason `null` is refused.
+# Keys whose behaviour a run's safety needs, with the reason `null` is refused.
 CANNOT_SWITCH_OFF = {
     "loader_position_on_resume": "without it a fit resumed mid-epoch silently replays that epoch from its first "
                                  "batch",
+    "nonfinite_loss": "a NaN or infinite loss would be applied to the weights and saved into last.ckpt (pass "
+                      "--nonfinite_loss.action skip to skip such steps instead)",
 }
+
+
+def switch_off_refused(key: str) -> str:
+    """The sentence for `--KEY null` on a key of `CANNOT_SWITCH_OFF`."""
+    return (f"--{key} cannot be switched off: {CANNOT_SWITCH_OFF[key]}; drop the null given to it on the command line "
+            "or in a config.")
 
 
 def add_always_on_arguments(parser) -> None:
@@ -57,10 +67,9 @@ def always_on_callbacks(config_init, seed, trainer_callbacks: list) -> list[L.Ca
     `deterministic_step_seed.init_args.seed: null` takes the run's `seed_everything`. The progress bar steps aside
     when `trainer.callbacks` names a progress bar or `--trainer.enable_progress_bar false` (Lightning refuses both).
     """
-    for key, reason in CANNOT_SWITCH_OFF.items():
-        if config_init.get(key) is None:
-            raise ConfigError(f"--{key} cannot be switched off: {reason}; drop the null given to it on the command "
-                              "line or in a config.")
+    for key in CANNOT_SWITCH_OFF:
+        if key in ALWAYS_ON and config_init.get(key) is None:
+            raise ConfigError(switch_off_refused(key))
     callbacks = [config_init.get(key) for key in ALWAYS_ON]
     callbacks = [callback for callback in callbacks if callback is not None]
     for callback in callbacks:

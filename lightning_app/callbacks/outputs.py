@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_app.checkpointing.checkpoints import load_checkpoint
+
 
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it into place: never a half-written file."""
@@ -39,7 +41,9 @@ class EvaluationRecord(L.Callback):
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
-        record = {"subcommand": trainer.state.fn.value, "ckpt_path": self.ckpt_path, "global_step": trainer.global_step,
+        # the checkpoint's own step: `validate`/`test` restore weights only, so the trainer's step stays 0
+        step = load_checkpoint(self.ckpt_path).get("global_step") if self.ckpt_path else trainer.global_step
+        record = {"subcommand": trainer.state.fn.value, "ckpt_path": self.ckpt_path, "global_step": step,
                   "metrics": metrics}
         path = self.output_dir / f"{self.name}.json"
         write_atomically(path, json.dumps(record, indent=1) + "\n")

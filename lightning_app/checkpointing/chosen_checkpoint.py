@@ -12,9 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from foundation.errors import ConfigError
-from lightning_app.checkpointing.checkpoints import load_checkpoint
-from lightning_app.checkpointing.run_dirs import run_of, versions
+from lightning_app.checkpointing.run_dirs import best_in, newest_record, run_of, versions
 
 
 def describe_choice(which: str, path: str | Path, state: dict) -> str:
@@ -58,19 +56,18 @@ def _mode_in(state_key: str) -> str:
 
 
 def _better_older_run(run: tuple[Path, str, int], monitor: str, mode: str, score: float) -> tuple[float, str] | None:
-    """(score, file) of the best older run of the same config on `monitor`, when it beats `score`."""
+    """(score, file) of the best older run of the same config on `monitor`, when it beats `score`: each run's score
+    as its newest checkpoint records it, and only a best file that still exists."""
     best: tuple[float, str] | None = None
     for version in versions(run[0] / run[1]):
-        last = version / "checkpoints" / "last.ckpt"
-        if version.name == f"version_{run[2]}" or not last.is_file():
+        folder = version / "checkpoints"
+        if version.name == f"version_{run[2]}" or not (folder / "last.ckpt").is_file():
             continue
-        try:
-            found = monitored_best(load_checkpoint(last, "--ckpt_path"))
-        except ConfigError:  # an unreadable older run does not stop this one
-            continue
-        if found is None or found[0] != monitor or found[1] != mode:
+        found = monitored_best(newest_record(folder) or {})
+        best_file = best_in(folder)
+        if found is None or best_file is None or found[0] != monitor or found[1] != mode:
             continue
         better = found[2] < (best[0] if best else score) if mode == "min" else found[2] > (best[0] if best else score)
         if better:
-            best = (found[2], found[3])
+            best = (found[2], str(best_file))
     return best

@@ -14,9 +14,9 @@ from pathlib import Path
 from foundation.errors import ConfigError
 from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of, refuse_foreign_checkpoint
 from lightning_app.checkpointing.rebuild import TRUSTED_PACKAGES
-from lightning_app.checkpointing.resume_differences import changed_settings, resume_differences
-from lightning_app.checkpointing.run_dirs import find_checkpoint, versions
-from lightning_app.checkpointing.run_record import recorded_tokenizer_dir
+from lightning_app.checkpointing.resume_differences import changed_settings, resume_differences, trainer_differences
+from lightning_app.checkpointing.run_dirs import find_checkpoint, run_of, versions
+from lightning_app.checkpointing.run_record import changed_data_files, recorded_tokenizer_dir
 from lightning_app.parsing.command_line import CommandLine
 
 TOKENIZER_OPTIONS = ("tokenizer", "train_tokenizer")
@@ -38,6 +38,19 @@ def resolve_ckpt_path(value: str, configured) -> Path:
                           "the path of a .ckpt file.")
     root, flat = max(found, key=lambda item: item[0])[1] if found else places[0]
     return find_checkpoint(root, value, flat)
+
+
+def newest_run_unsaved(configured) -> Path | None:
+    """The newest `version_N` of the config's run folders (by last change, whichever folder) when it holds no
+    `last.ckpt`: it stopped before its first save (a job preempted while tokenizing, then requeued with
+    `--ckpt_path last`). `fit --ckpt_path last` then starts that run again from the beginning: taking an older run's
+    `last.ckpt` instead would silently continue a finished experiment with this config's settings."""
+    places = checkpoint_places(configured.trainer)
+    newest = [found[-1] for root, flat in places if not flat and (found := versions(root))]
+    if not newest:
+        return None
+    run = max(newest, key=lambda version: version.stat().st_mtime)
+    return None if (run / "checkpoints" / "last.ckpt").is_file() else run
 
 
 def checkpoint_places(trainer) -> list[tuple[Path, bool]]:
@@ -80,12 +93,19 @@ def checkpoint_settings(state: dict, path: Path, configured, line: CommandLine) 
     resuming = configured is not None and line.subcommand == "fit"
     differences = resume_differences("model", model_args, configured.model.get("init_args") or {}, line) \
         if resuming else []
+    differences += changed_data_files(state) if line.subcommand == "fit" else []
+    if resuming:
+        run = run_of(path)
+        differences += trainer_differences(run[0] / run[1] / f"version_{run[2]}" if run else None, configured.trainer,
+                                           line)
     if data_class is not None:
         data_args = init_args_of(state, "datamodule_hyper_parameters")
         tokenizer_dir = recorded_tokenizer_dir(state)
         if configured is not None:  # the run's recorded tokenizer files are used whatever the config names
             compared = {k: v for k, v in data_args.items() if not (tokenizer_dir and k in TOKENIZER_OPTIONS)}
             differences += _data_differences(configured.data, data_class, compared, line, path, resuming)
+        if tokenizer_dir is not None and line.typed("data.tokenizer"):
+            differences += _other_tokenizer(tokenizer_dir, line.values["data.tokenizer"], line.subcommand)
         if tokenizer_dir is not None and not line.typed("data.tokenizer"):
             data_args["tokenizer"] = str(tokenizer_dir)  # exactly the tokenizer the run used, trained or loaded
             if data_args.get("train_tokenizer"):
@@ -95,6 +115,25 @@ def checkpoint_settings(state: dict, path: Path, configured, line: CommandLine) 
         raise ConfigError(f"--ckpt_path {path} records no data module; pass --config (or --data) with the data to "
                           "score.")
     return args, differences
+
+
+def _other_tokenizer(recorded_dir: Path, typed: str, subcommand: str | None) -> list[str]:
+    """One line when the typed `--data.tokenizer` splits text otherwise than the tokenizer the checkpoint trained
+    with (its ids would mean other tokens to the weights); nothing when they are the same or it cannot be read here
+    (loading it later says why)."""
+    from data_modules.caching import tokenizer_fingerprint
+    from data_modules.tokenizer_loading import load_tokenizer
+
+    try:
+        recorded, given = load_tokenizer(str(recorded_dir)), load_tokenizer(typed)
+    except ConfigError:
+        return []
+    if tokenizer_fingerprint(recorded) == tokenizer_fingerprint(given):
+        return []
+    what = "the run continues on its ids" if subcommand == "fit" else "its metrics and predictions mean nothing"
+    return [f"--data.tokenizer {typed} is not the tokenizer the checkpoint was trained with ({len(given):,} vs "
+            f"{len(recorded):,} tokens, or other splits): {what} unless both encode text alike; drop "
+            "--data.tokenizer to use the checkpoint's own."]
 
 
 def _check_recorded_classes(state: dict, path: Path, configured, model_class: str | None, data_class: str | None):

@@ -65,3 +65,29 @@ def normalized(name: str, value):
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+# Trainer settings whose change on resume rebuilds the learning-rate schedule for another length (the rate jumps)
+SCHEDULE_SETTINGS = ("max_steps", "max_epochs", "accumulate_grad_batches")
+
+
+def trainer_differences(run_dir: Path | None, configured_trainer, line: CommandLine) -> list[str]:
+    """`resume: trainer.max_steps 4 -> 40 (typed): ...` for each length setting that differs from the run's last
+    saved config (`config.yaml`, or the newest `config.resumeN.yaml`): the resumed fit takes yours, and builds the
+    schedule again for the new length."""
+    import yaml
+
+    saved = sorted(run_dir.glob("config*.yaml"), key=lambda path: path.stat().st_mtime) if run_dir else []
+    try:
+        trainer = (yaml.safe_load(saved[-1].read_text()) or {}).get("trainer") or {} if saved else {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+    lines = []
+    for name in SCHEDULE_SETTINGS:
+        old, new = trainer.get(name), plain(configured_trainer.get(name))
+        if name in trainer and old != new:
+            source = "typed" if line.typed(f"trainer.{name}") else "your config"
+            lines.append(f"resume: trainer.{name} {old} -> {new} ({source}): the run continues with {new}, and its "
+                         "learning-rate schedule is built again for the new length (the rate jumps where the two "
+                         "schedules differ).")
+    return lines

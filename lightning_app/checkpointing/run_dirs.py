@@ -1,15 +1,18 @@
 """Run directories: find a run's checkpoints from `--ckpt_path last|best`, never overwrite a run (not even one
-started at the same moment), and put evaluation results into the run that produced the checkpoint.
+started at the same moment, or resumed twice at once), and put evaluation results into the run that produced the
+checkpoint.
 
 Lightning resolves "last"/"best" only inside the process that trained. Here a new process looks in the newest
 `<save_dir>/<name>/version_*/checkpoints/` of the configured TensorBoard logger; a resumed `fit` continues logging
-into the checkpoint's own version directory, and `validate`/`test`/`predict` write their results into its
-`evaluations/` folder instead of opening a new version.
+into the checkpoint's own version directory (a new one beside it when the run went on past the checkpoint), and
+`validate`/`test`/`predict` write their results into its `evaluations/` folder instead of opening a new version.
+A fit holds a lock on its version directory while it runs (`run_lock`), so a second fit cannot resume into it.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import tempfile
 from itertools import takewhile
 from pathlib import Path
@@ -19,6 +22,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from foundation.errors import ConfigError
 from lightning_app.checkpointing.checkpoints import load_checkpoint
+from lightning_app.checkpointing.run_lock import hold_run
 
 _VERSION = re.compile(r"version_(\d+)")
 
@@ -67,10 +71,23 @@ def _claiming(logger: TensorBoardLogger):
         missing = list(takewhile(lambda p: not p.exists(), (root, *root.parents)))
         number = claim_version(root)
         claimed.created = [root / f"version_{number}", *missing]  # deepest first
+        claimed.lock = hold_run(root / f"version_{number}")  # until the fit is over (`release_run_locks`)
         return number
 
     claimed.created = []
     return claimed
+
+
+def later_resume_point(folder: Path, ckpt_path: str | Path, step: int) -> Path | None:
+    """`folder`'s `last.ckpt` when it is another file than `ckpt_path`, saved at a later step (or unreadable): a fit
+    resumed from `ckpt_path` that writes into `folder` would overwrite it."""
+    last = Path(folder) / "last.ckpt"
+    if not last.is_file() or last.samefile(ckpt_path):
+        return None
+    try:
+        return last if load_checkpoint(last).get("global_step", -1) > step else None
+    except ConfigError:  # cut short or foreign: not worth keeping, but not ours to replace either
+        return last
 
 
 def release_unused_claims(loggers) -> None:
@@ -95,30 +112,45 @@ def find_checkpoint(run_root: Path, which: str, flat: bool = False) -> Path:
             continue
         if which == "last":
             return last
-        best = _best_from(last)
-        if best is not None:
-            return best
+        best = best_in(folder)
+        if best is None:  # never another run's best in its place: scores of two runs are not comparable
+            run = folder if flat else folder.parent
+            raise ConfigError(f"--ckpt_path best: the newest run with a checkpoint, {run}, records no best checkpoint "
+                              "that still exists (its best file was removed, or nothing is monitored); pass the path "
+                              "of a .ckpt file, or --ckpt_path last.")
+        return best
     where = run_root if flat else f"{run_root}/version_*/checkpoints"
     raise ConfigError(f"--ckpt_path {which}: no checkpoint found under {where}; train first with `fit`, or pass the "
                       "path of a .ckpt file.")
 
 
-def _best_from(last: Path) -> Path | None:
-    """The best checkpoint as recorded by the newest checkpoint of the run (highest step, then newest file).
-
-    Not simply last.ckpt's record: a run validated at its last step saves `best` after last.ckpt was written at that
-    step, so only the later file knows it."""
+def newest_record(folder: Path) -> dict | None:
+    """The state of the newest readable checkpoint in `folder` (highest step, then newest file): the one whose
+    ModelCheckpoint records are current. A run validated at its last step saves `best` after `last.ckpt` was written
+    at that step, so only the later file knows it. An unreadable file (a copy cut short) is skipped, with a line."""
     states = []
-    for path in last.parent.glob("*.ckpt"):
-        state = load_checkpoint(path, "--ckpt_path best")
+    for path in folder.glob("*.ckpt"):
+        try:
+            state = load_checkpoint(path, "--ckpt_path best")
+        except ConfigError as error:
+            if rank_zero_only.rank == 0:
+                print(f"warning: skipped {path} while looking for the run's best checkpoint: {error}", file=sys.stderr)
+            continue
         states.append(((state.get("global_step", -1), path.stat().st_mtime), state))
-    for _, state in sorted(states, key=lambda item: item[0], reverse=True):
-        for key, value in state.get("callbacks", {}).items():
-            if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
-                best = Path(value["best_model_path"])
-                if not best.is_absolute() and not best.exists():
-                    best = last.parent / best.name
-                return best if best.exists() else None
+    return max(states, key=lambda item: item[0])[1] if states else None
+
+
+def best_in(folder: Path) -> Path | None:
+    """The best checkpoint file `folder`'s newest record names, if it still exists. Looked up by name in `folder`
+    first: a run directory moved or copied elsewhere records the old absolute path."""
+    record = newest_record(folder)
+    for key, value in (record or {}).get("callbacks", {}).items():
+        if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
+            recorded = Path(value["best_model_path"])
+            for candidate in (folder / recorded.name, recorded):
+                if candidate.is_file():
+                    return candidate
+            return None
     return None
 
 
@@ -174,3 +206,15 @@ def refuse_to_overwrite(trainer_config) -> None:
         if dirpath and Path(dirpath).is_dir() and any(Path(dirpath).glob("*.ckpt")):
             raise ConfigError(f"ModelCheckpoint dirpath {dirpath} already holds checkpoints of another run; choose a "
                               "new dirpath, or pass --ckpt_path last to resume that run.")
+
+
+def refuse_to_rewind(trainer_config, ckpt_path: str | Path, step: int) -> None:
+    """A fit resumed from an earlier checkpoint must not write over a fixed `ModelCheckpoint.dirpath` whose
+    `last.ckpt` went on past it (a run folder gets a new version instead: `BertCLI._resume_into`)."""
+    for callback in trainer_config.get("callbacks") or []:
+        dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
+        later = later_resume_point(Path(dirpath), ckpt_path, step) if dirpath else None
+        if later is not None:
+            raise ConfigError(f"--ckpt_path {ckpt_path}: ModelCheckpoint dirpath {dirpath} holds a later last.ckpt, "
+                              "which this resumed run would overwrite; give it its own dirpath, or pass --ckpt_path "
+                              f"{later} to continue the run where it stopped.")

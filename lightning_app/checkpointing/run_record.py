@@ -1,9 +1,11 @@
 """What a checkpoint records about its run, so the checkpoint alone is enough to evaluate, predict or export.
 
 Lightning already stores the model's and the data module's constructor arguments (`hyper_parameters`,
-`datamodule_hyper_parameters`). `RunRecord` adds, under `checkpoint["toolkit"]`: both classes, and the files of the
-tokenizer the run actually used (loaded from a path, the model's own, or trained on the corpus), as bytes. A
-checkpoint copied to another machine, or whose run directory was deleted, still scores with the right tokenizer.
+`datamodule_hyper_parameters`). `RunRecord` adds, under `checkpoint["toolkit"]`: both classes, the files of the
+tokenizer the run actually used (loaded from a path, the model's own, or trained on the corpus), as bytes, and the
+path, size and content hash of each data file the fit read (`data_files`). A checkpoint copied to another machine,
+or whose run directory was deleted, still scores with the right tokenizer; a resume on an edited data file, and an
+export's model card, can say which data the weights saw.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import lightning as L
 
-from data_modules.caching import default_cache_dir, entry_problem, save_directory_atomically
+from data_modules.caching import default_cache_dir, entry_problem, file_fingerprint, save_directory_atomically
+from foundation.errors import ConfigError
 
 FORMAT = 1
 
@@ -54,10 +57,39 @@ class RunRecord(L.Callback):
         self._record = {"format": FORMAT, "model_class": _class_path(pl_module),
                         "data_class": _class_path(datamodule) if datamodule is not None else None,
                         "tokenizer_files": tokenizer_files(facts.tokenizer) if facts is not None else {}}
+        if stage == "fit" and hasattr(datamodule, "training_files"):
+            try:
+                files = datamodule.training_files()
+            except ConfigError:  # a split this fit never reads has no file (e.g. validation switched off)
+                files = {}
+            self._record["data_files"] = data_file_records(files)
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         if self._record is not None:
             checkpoint["toolkit"] = self._record
+
+
+def data_file_records(files: dict[str, Path]) -> dict[str, dict]:
+    """{split: {"path", "bytes", "sha256"}} of the files a fit reads."""
+    return {split: {"path": str(Path(path).absolute()), "bytes": Path(path).stat().st_size,
+                    "sha256": file_fingerprint(Path(path))} for split, path in files.items()}
+
+
+def changed_data_files(state: dict) -> list[str]:
+    """One `resume:` line per data file the checkpoint's fit read that has other content now (same path)."""
+    lines, seen = [], set()
+    for split, recorded in state.get("toolkit", {}).get("data_files", {}).items():
+        path = Path(recorded["path"])
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        now = file_fingerprint(path)
+        if now != recorded["sha256"]:
+            lines.append(f"resume: the {split} file {path} changed since the checkpoint was saved (sha256 "
+                         f"{recorded['sha256']} -> {now}): the run continues on the file as it is now, and its place "
+                         "in the epoch counts examples of the old one; start a new fit to train on the new file "
+                         "from its first example.")
+    return lines
 
 
 def _class_path(obj) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+
+from lightning.pytorch.utilities import rank_zero_only
 
 
 class _DropAdvertisements(logging.Filter):
@@ -22,3 +25,9 @@ def quiet_console() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     # our CLI passes the arguments it rebuilt from a checkpoint explicitly; LightningCLI warns about any such call
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+
+
+def rank_zero_info_stderr(line: str) -> None:
+    """A line for the user on stderr, once: DDP ranks re-run the command line."""
+    if rank_zero_only.rank == 0:
+        print(line, file=sys.stderr)

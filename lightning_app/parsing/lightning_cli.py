@@ -14,15 +14,13 @@ What it adds to LightningCLI, in the order a run meets it:
 from __future__ import annotations
 
 import sys
-import warnings
 from functools import partial
-from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 
 from foundation.contract import TaskData, TaskModel, connect
 from foundation.errors import ConfigError
@@ -30,19 +28,15 @@ from lightning_app import callbacks as app_callbacks
 from lightning_app.checkpointing.checkpoint_io import AtomicCheckpointIO
 from lightning_app.checkpointing.checkpoints import check_checkpoint_fits, load_checkpoint
 from lightning_app.checkpointing.chosen_checkpoint import describe_choice
-from lightning_app.checkpointing.from_checkpoint import checkpoint_settings, resolve_ckpt_path
-from lightning_app.checkpointing.run_dirs import (
-    check_writable,
-    claim_versions_atomically,
-    evaluation_dir,
-    refuse_to_overwrite,
-    run_of,
-)
+from lightning_app.checkpointing.from_checkpoint import checkpoint_settings, newest_run_unsaved, resolve_ckpt_path
+from lightning_app.checkpointing.run_dirs import claim_versions_atomically
+from lightning_app.checkpointing.run_lock import release_run_locks
 from lightning_app.parsing.command_line import SUBCOMMANDS, CommandLine
 from lightning_app.parsing.config_callables import check_sources, config_callables
 from lightning_app.parsing.config_files import check_config_files
-from lightning_app.parsing.console import quiet_console
+from lightning_app.parsing.console import quiet_console, rank_zero_info_stderr
 from lightning_app.parsing.parser_errors import HintingParser, option_sections, option_strings
+from lightning_app.parsing.run_placement import RunPlacement
 from lightning_app.parsing.trainer_checks import check_before_fit, check_trainer_options, checked_trainer, probe_trainer
 
 
@@ -58,15 +52,24 @@ class BertCLI(LightningCLI):
         self.command_line = CommandLine.parse(args)  # `args` is sys.argv[1:] from main.py (`from_sys_argv`)
         self.checkpoint_state: dict | None = None
         self.differences: list[str] = []
+        self.placement = RunPlacement(self.command_line)  # where the subcommand writes (and the run it holds)
         # allow_abbrev: jsonargparse 4.x still expands `--trainer.max_step` to max_steps (deprecated, off in v5.0);
         # default_env off: `CommandLine.arguments()` passes PL_* variables on, ranked above config files.
         strict = {"allow_abbrev": False, "default_env": False}
-        super().__init__(model_class=L.LightningModule, datamodule_class=L.LightningDataModule,
-                         subclass_mode_model=True, subclass_mode_data=True,
-                         save_config_callback=app_callbacks.SaveRunConfig, seed_everything_default=42,
-                         auto_configure_optimizers=False, parser_class=HintingParser,
-                         parser_kwargs={**strict, **{name: strict for name in SUBCOMMANDS}},
-                         args=args, run=run, **kwargs)
+        try:
+            super().__init__(model_class=L.LightningModule, datamodule_class=L.LightningDataModule,
+                             subclass_mode_model=True, subclass_mode_data=True,
+                             save_config_callback=app_callbacks.SaveRunConfig, seed_everything_default=42,
+                             auto_configure_optimizers=False, parser_class=HintingParser,
+                             parser_kwargs={**strict, **{name: strict for name in SUBCOMMANDS}},
+                             args=args, run=run, **kwargs)
+        finally:
+            if run:  # the subcommand is over, however it ended: its run directory is free again
+                self._release_runs()
+
+    def _release_runs(self) -> None:
+        self.placement.release()
+        release_run_locks(getattr(getattr(self, "trainer", None), "loggers", None) or [])
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(app_callbacks.NonFiniteLossGuard, "nonfinite_loss")
@@ -89,6 +92,14 @@ class BertCLI(LightningCLI):
             # what the config files say, to compare with the checkpoint (printing waits for the full config)
             first = [token for token in line.arguments() if not token.startswith("--print_config")]
             configured = parser.parse_args(first)[line.subcommand]
+        unsaved = line.subcommand == "fit" and line.ckpt_path == "last" and configured is not None \
+            and newest_run_unsaved(configured)
+        if unsaved:
+            rank_zero_info_stderr(f"--ckpt_path last: the newest run, {unsaved}, has no checkpoint yet (it stopped "
+                                  "before its first save); starting from the beginning. To continue an older run, "
+                                  "pass its last.ckpt.")
+            self.config = parser.parse_args(line.arguments(ckpt_path="null"))
+            return
         path = resolve_ckpt_path(line.ckpt_path, configured)
         self.checkpoint_state = load_checkpoint(path)
         settings, self.differences = checkpoint_settings(self.checkpoint_state, path, configured, line)
@@ -105,12 +116,14 @@ class BertCLI(LightningCLI):
         if self.subcommand is None:  # run=False: build the objects only
             return
         config = self.config[self.subcommand]
+        if config.get("nonfinite_loss", "") is None:  # `nonfinite_loss: null` in a config file
+            raise ConfigError(app_callbacks.always_on.switch_off_refused("nonfinite_loss"))
         for line in self._chosen_checkpoint_lines(config) + [f"warning: {d}" for d in self.differences]:
             rank_zero_info_stderr(line)
         check_trainer_options(config.trainer)
         probe_trainer(config.trainer)
         check_sources(config_callables(config.trainer))
-        self._place_logs(config)
+        self.placement.place(self.subcommand, config, self.checkpoint_state)
 
     def _chosen_checkpoint_lines(self, config) -> list[str]:
         which = self.command_line.ckpt_path
@@ -118,40 +131,13 @@ class BertCLI(LightningCLI):
             return []
         return [describe_choice(which, config.ckpt_path, self.checkpoint_state or load_checkpoint(config.ckpt_path))]
 
-    def _place_logs(self, config) -> None:
-        trainer, ckpt = config.trainer, config.get("ckpt_path")
-        if self.subcommand != "fit":
-            trainer.logger = False  # evaluations write into the checkpoint's run, never a new version directory
-            # ... and need none of the run's checkpoint callbacks (Lightning would ask for them by name)
-            warnings.filterwarnings("ignore", message=".*callbacks used to create the checkpoint need to be.*")
-            trainer.callbacks = [c for c in trainer.get("callbacks") or []
-                                 if "ModelCheckpoint" not in str(getattr(c, "class_path", ""))]
-            return
-        logger = _tensorboard_args(trainer)
-        if logger is not None and self.command_line.typed("trainer.default_root_dir") and not \
-                self.command_line.typed("trainer.logger.save_dir"):
-            logger.save_dir = trainer.default_root_dir  # --trainer.default_root_dir is honoured, not ignored
-        run = run_of(ckpt) if ckpt else None
-        if logger is not None and run is not None:  # a resumed fit keeps logging into the checkpoint's run
-            logger.save_dir, logger.name, logger.version = str(run[0]), run[1], run[2]
-            warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
-        root = Path(logger.save_dir) if logger is not None else Path(trainer.default_root_dir or ".")
-        typed_root = self.command_line.typed("trainer.default_root_dir") or logger is None
-        check_writable(root, "--trainer.default_root_dir" if typed_root else "--trainer.logger.init_args.save_dir")
-        for callback in trainer.get("callbacks") or []:
-            dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
-            if dirpath:
-                check_writable(Path(dirpath), "ModelCheckpoint dirpath")
-        if ckpt is None:
-            refuse_to_overwrite(trainer)
-
     # --- the trainer and what every run gets ----------------------------------------------------------------
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         config = self.config[self.subcommand] if self.subcommand else self.config
         config_init = self.config_init[self.subcommand] if self.subcommand else self.config_init
         listed = list(config_init.trainer.get("callbacks") or [])
         always_on = app_callbacks.always_on_callbacks(config_init, config.get("seed_everything"), listed)
-        kwargs["callbacks"] = listed + always_on + self._evaluation_outputs(config)
+        kwargs["callbacks"] = listed + always_on + self.placement.evaluation_outputs(self.subcommand, config)
         trainer = checked_trainer(partial(super().instantiate_trainer, **kwargs), config.trainer)
         if trainer.fast_dev_run:  # Lightning 2.6's ModelCheckpoint.on_train_end writes save_last even under
             for checkpoint in trainer.checkpoint_callbacks:  # fast_dev_run, which "disables checkpointing"
@@ -162,16 +148,6 @@ class BertCLI(LightningCLI):
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # sharded (FSDP) writers keep their own
             trainer.strategy.checkpoint_io = AtomicCheckpointIO()
         return trainer
-
-    def _evaluation_outputs(self, config) -> list[L.Callback]:
-        ckpt = config.get("ckpt_path")
-        stem = Path(ckpt).stem if ckpt else "untrained"
-        folder = evaluation_dir(ckpt) if ckpt else Path(config.trainer.get("default_root_dir") or ".") / "evaluations"
-        if self.subcommand in ("validate", "test"):
-            return [app_callbacks.EvaluationRecord(str(folder), f"{stem}.{self.subcommand}", ckpt)]
-        if self.subcommand == "predict":
-            return [app_callbacks.PredictionFiles(str(folder / f"{stem}.predict"))]
-        return []
 
     # --- before the trainer runs ----------------------------------------------------------------------------
     def _connect_and_check(self) -> None:
@@ -200,24 +176,15 @@ class BertCLI(LightningCLI):
                                         if k.startswith("val")))
 
 
-def _tensorboard_args(trainer_config):
-    logger = trainer_config.get("logger")
-    init = getattr(logger, "init_args", None)
-    if init is None or "TensorBoardLogger" not in str(getattr(logger, "class_path", "")):
-        return None
-    return init
-
-
-def rank_zero_info_stderr(line: str) -> None:
-    if rank_zero_only.rank == 0:  # DDP ranks re-run the command line: one copy of each line
-        print(line, file=sys.stderr)
-
-
 def run_lightning_cli(argv: list[str], run: bool, from_sys_argv: bool = False) -> BertCLI:
     """Build and run `BertCLI`; a mistake the user can fix ends the process with one `error:` line (status 2)."""
     quiet_console()
     try:
         return BertCLI(args=argv, run=run, from_sys_argv=from_sys_argv)
+    except KeyboardInterrupt:  # outside training (tokenizing, building); inside it GracefulStop or Lightning answers
+        print("Interrupted (Ctrl-C) before training; nothing is left half-written. Run the same command again to "
+              "start over.", file=sys.stderr)
+        raise SystemExit(130) from None
     except Exception as error:
         cause = _user_error_in(error)
         if cause is None:

@@ -20,6 +20,7 @@ import re
 from lightning.pytorch.cli import LightningArgumentParser
 
 from foundation.errors import ConfigError
+from lightning_app.callbacks.always_on import CANNOT_SWITCH_OFF, switch_off_refused
 
 
 class HintingParser(LightningArgumentParser):
@@ -56,6 +57,10 @@ PATTERNS = {
     "expected": re.compile(r"Expected a (.+?)\. Got value: (.*)"),
     # the value every member of a Union (e.g. Optional[...]) rejected
     "given": re.compile(r"^\s*Given value: (.*)$", re.MULTILINE),
+    # each type a value of a Union (e.g. Optional[list[str]]) was checked against
+    "expected_type": re.compile(r"Expected a <class '(\w+)'>"),
+    # `--KEY null` for a group that is not optional (`nonfinite_loss`)
+    "null_group": re.compile(r"""Parser key "([^"]+)":\s*Unable to load config .null."""),
 }
 _TYPES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "text",
           "tuple": "a list such as [0.9, 0.999]", "list": "a list such as [a, b]", "dict": "a mapping such as {a: 1}"}
@@ -66,6 +71,8 @@ def one_sentence(message: str, hint: str | None = None) -> str | None:
     keys = PATTERNS["parser_key"].findall(message)
     fix = hint or "check the spelling (--help lists every option)"
     fix += "" if fix.endswith("?") else "."
+    if (null := PATTERNS["null_group"].search(message)) and null.group(1) in CANNOT_SWITCH_OFF:
+        return switch_off_refused(null.group(1))
     if unrecognized := PATTERNS["unrecognized"].search(message):
         return f"{unrecognized.group(1).split('=', 1)[0]} is not an option; {fix}"
     if group := PATTERNS["group_option"].search(message):
@@ -88,6 +95,11 @@ def one_sentence(message: str, hint: str | None = None) -> str | None:
         kind = _TYPES.get(name, f"a {name}")
         return f"{option}={value} is not {kind}; pass {kind}."
     given = PATTERNS["given"].findall(message)
+    typed = [value for value in given if "NestedArg" not in value and "Namespace(" not in value]
+    wanted = {name for name in PATTERNS["expected_type"].findall(message) if name != "NoneType"}
+    if typed and len(wanted) == 1:  # e.g. one sentence where a list of them is expected
+        kind = _TYPES.get(next(iter(wanted)), f"a {next(iter(wanted))}")
+        return f"{option}={typed[0]} is not {kind}; pass {kind}."
     if given and "NestedArg" not in given[-1] and "Namespace(" not in given[-1]:
         return f"{option}={given[-1]} is not a value this option takes; see its choices with --help."
     return None

@@ -44,6 +44,10 @@ def check_trainer_options(trainer) -> None:
     if accumulate is None or int(accumulate) < 1:
         raise ConfigError(f"--trainer.accumulate_grad_batches={accumulate} must be at least 1 (1 = no "
                           "accumulation); pass a positive integer.")
+    interval = trainer.get("val_check_interval")
+    if interval is not None and not isinstance(interval, bool) and interval <= 0:  # Lightning divides by it
+        raise ConfigError(f"--trainer.val_check_interval={interval} must be positive; pass a number of training "
+                          "batches (an integer) or a fraction of an epoch in (0, 1].")
     accelerator = str(trainer.get("accelerator") or "auto")
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--trainer.accelerator={accelerator} (set by a config such as configs/trainer/gpu.yaml) "

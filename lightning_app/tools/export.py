@@ -55,6 +55,7 @@ def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: 
         for name in ("tokenizer_config.json", "config.json", "generation_config.json", "special_tokens_map.json"):
             if (directory / name).is_file():
                 portable_json(directory / name)
+        length_within_positions(directory / "tokenizer_config.json", model.model.config)
         card = model_card(model.model, state, ckpt_path, command)
         (directory / "README.md").write_text(card, encoding="utf-8")
 
@@ -69,6 +70,18 @@ def portable_json(path: Path) -> None:
     if kept.get("tokenizer_class") in PORTABLE_TOKENIZER_CLASSES:
         kept["tokenizer_class"] = PORTABLE_TOKENIZER_CLASSES[kept["tokenizer_class"]]
     path.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def length_within_positions(tokenizer_config: Path, network_config) -> None:
+    """A tokenizer that truncates at 512 in front of a network with fewer position embeddings (a small model trained
+    from scratch) makes `pipeline` fail on long inputs: its `model_max_length` becomes the network's."""
+    positions = getattr(network_config, "max_position_embeddings", None)
+    if positions is None or not tokenizer_config.is_file():
+        return
+    settings = json.loads(tokenizer_config.read_text(encoding="utf-8"))
+    if settings.get("model_max_length", positions + 1) > positions:
+        settings["model_max_length"] = positions
+        tokenizer_config.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 @contextmanager
@@ -92,8 +105,9 @@ def resolve_checkpoint(ckpt_path: str, config_files: list[str], options: list[st
 
     if not config_files:
         if options:
-            raise ConfigError(f"{options[0]} is not an option of export without --config; pass --config with the "
-                              "run's config, or the path of a .ckpt file.")
+            raise ConfigError(f"{options[0]} is not an option of export, which takes --config, --ckpt_path, "
+                              "--output_dir and --overwrite (option names are exact; other options only with --config, "
+                              "to find last/best as validate does).")
         return resolve_ckpt_path(ckpt_path, None)
     from lightning_app.parsing.lightning_cli import BertCLI
 
@@ -114,7 +128,7 @@ def resolve_checkpoint(ckpt_path: str, config_files: list[str], options: list[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="main.py export", description=__doc__,
+    parser = argparse.ArgumentParser(prog="main.py export", description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", "-c", action="append", default=[],
                         help="the run's config (or the shipped one it started from): finds `last`/`best`; other "

@@ -27,7 +27,7 @@ from lightning_app.tools.lm_tables import bce_on_off_markdown, bce_on_off_rows, 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="main.py lm-report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="main.py lm-report", description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["examples", "compare", "bce-table"])
     parser.add_argument("--ckpt_path", type=Path)

@@ -13,6 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from data_modules.caching import file_fingerprint
 from foundation.errors import ConfigError
 from foundation.hub import EMBEDDED_MODEL_ID
 from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of
@@ -69,10 +70,17 @@ def _base_model_line(base: str | None, model_config: dict | None) -> str:
 
 
 def _data_lines(state: dict) -> list[str]:
-    """The data module and every file it was given (name, size and SHA-256 when the file is readable here)."""
+    """The data module and every file it trained on: as the checkpoint recorded them when it was saved (name, size,
+    SHA-256, and whether the file differs now), else every file it was given, hashed as it is at export time."""
     settings = init_args_of(state, "datamodule_hyper_parameters")
     lines = [f"`{class_path_of(state, 'datamodule_hyper_parameters')}`"]
-    for name, value in settings.items():
+    recorded = state.get("toolkit", {}).get("data_files", {})
+    for split, file in recorded.items():
+        path = Path(file["path"])
+        now = " (not on this machine at export time)" if not path.is_file() else "" if \
+            file_fingerprint(path) == file["sha256"] else " (the file has changed since)"
+        lines.append(f"- {split}: `{path.name}` ({file['bytes']:,} bytes, sha256 {file['sha256']}){now}")
+    for name, value in settings.items() if not recorded else ():
         if not name.endswith(DATA_PATH_SUFFIXES) or value in (None, [], ""):
             continue
         for path in map(Path, value if isinstance(value, list | tuple) else [value]):
@@ -118,15 +126,18 @@ def split_of(metric: str) -> str:
 
 
 def recorded_metrics(state: dict, ckpt_path: Path) -> list[tuple[str, float, str]]:
-    """(metric, value, source) for the checkpoint: its evaluation records, else what `fit` logged at its step,
-    else the score its ModelCheckpoint state holds."""
+    """(metric, value, source) for the checkpoint: its evaluation records (those made of a checkpoint at its step:
+    `last.ckpt` moves on), else what `fit` logged at its step, else the score its ModelCheckpoint state holds."""
     rows: list[tuple[str, float, str]] = []
     for subcommand in ("validate", "test"):
         record = evaluation_dir(ckpt_path) / f"{ckpt_path.stem}.{subcommand}.json"
         try:
-            metrics = json.loads(record.read_text(encoding="utf-8"))["metrics"]
+            found = json.loads(record.read_text(encoding="utf-8"))
+            metrics = found["metrics"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        if found.get("global_step") != state.get("global_step"):
+            continue  # an evaluation of an earlier file of that name
         rows += [(name, float(value), f"`{subcommand}` of this checkpoint") for name, value in sorted(metrics.items())]
     if not rows:
         rows = _logged_at_step(ckpt_path, state.get("global_step"))

@@ -26,6 +26,8 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     if not run_dir.is_dir() or not list(run_dir.glob("events.out.tfevents.*")):
         if run_dir.is_file():
             raise ConfigError(f"{run_dir} is a file; pass a run directory such as runs/custom_mlm/version_0.")
+        if not run_dir.exists():
+            raise ConfigError(f"{run_dir} does not exist; pass a run directory such as runs/custom_mlm/version_0.")
         raise ConfigError(f"{run_dir} holds no TensorBoard event files; pass a run directory such as "
                           "runs/custom_mlm/version_0.")
     scalars: dict[str, list[tuple[int, float]]] = {}
@@ -70,17 +72,36 @@ def run_title(run_dir: Path) -> str:
     return f"{title}: {model} on {data}"
 
 
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_output(output: Path) -> None:
+    """`--output` names a new image file in an existing folder: report never replaces a file (the default
+    RUN_DIR/curves.png, its own, is redrawn)."""
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a directory; pass a file name such as {output / 'curves.png'}.")
+    if output.exists():
+        raise ConfigError(f"--output {output} already exists; report never replaces a file: pass a new file name.")
+    if output.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--output {output}: {output.suffix or 'no suffix'} is not an image format; pass a .png, "
+                          ".pdf or .svg file name.")
+    if output.parent.is_file():
+        raise ConfigError(f"--output {output}: {output.parent} is a file, not a folder; pass a path in a folder.")
+    if not output.parent.is_dir():
+        raise ConfigError(f"--output {output}: the folder {output.parent} does not exist; create it or pass a path in "
+                          "an existing folder.")
+
+
 def main(argv: list[str]) -> dict[str, list[tuple[int, float]]]:
-    parser = argparse.ArgumentParser(prog="main.py report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="main.py report", description=__doc__, allow_abbrev=False,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a run directory, e.g. runs/custom_mlm/version_0")
     parser.add_argument("--output", type=Path, default=None, help="where the PNG goes (default RUN_DIR/curves.png)")
     args = parser.parse_args(argv)
     try:
         scalars = read_scalars(args.run_dir)
-        if args.output is not None and not args.output.parent.is_dir():
-            raise ConfigError(f"--output {args.output}: the folder {args.output.parent} does not exist; create it or "
-                              "pass a path in an existing folder.")
+        if args.output is not None:
+            check_output(args.output)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -4,6 +4,7 @@ the optimizer-step axis, train curves faint with their moving average, evaluatio
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from lightning_app.tools.report_panels import Panel
@@ -43,8 +44,13 @@ def draw_panels(panels: list[Panel], path: Path, title: str) -> Path:
             axis.axis("off")
         figure.suptitle(title, fontsize=12, fontweight="bold")
         figure.tight_layout()
-        figure.savefig(path, dpi=150)
-        plt.close(figure)
+        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")  # whole or not at all
+        try:
+            figure.savefig(partial, dpi=150, format=path.suffix.lstrip(".").lower() or "png")
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+            plt.close(figure)
     return path
 
 

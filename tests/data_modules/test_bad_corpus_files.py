@@ -149,6 +149,13 @@ CASES = {
     ".csv text file without a text column": Case(
         lambda u: text(u, "corpus.csv", "body\n" + "".join(json.dumps(t) + "\n" for t in _texts(u))),
         ["--data.train_file", "corpus.csv record at line 2 has no 'text' field (it has 'body')"]),
+    ".csv text with an unquoted comma": Case(
+        lambda u: text(u, "corpus.csv", "id,text\n1,First Citizen:\n2,Before we proceed any further, hear me speak.\n"),
+        ["--data.train_file", "corpus.csv line 3 has 3 fields but the header has 2 (id, text)",
+         "quote a field that holds a comma"]),
+    ".csv text with a quote never closed": Case(
+        lambda u: text(u, "corpus.csv", "text\nFirst Citizen:\n\"Before we proceed\nany further\nhear me speak.\n"),
+        ["--data.train_file", "corpus.csv line 3 opens a quote that is never closed"]),
     ".jsonl text line that is not JSON": Case(
         lambda u: text(u, "corpus.jsonl", "".join(json.dumps({"text": t}) + "\n" for t in _texts(u)) + "oops\n"),
         ["--data.train_file", "corpus.jsonl line 21 is not valid JSON"]),

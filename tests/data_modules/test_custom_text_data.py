@@ -96,3 +96,18 @@ def test_max_seq_length_above_tokenizer_limit(small_text):
 def test_invalid_numbers(kwargs, option):
     with pytest.raises(ConfigError, match=option):
         CustomTextDataModule(**kwargs)
+
+
+def test_a_trained_wordpiece_is_not_reused_across_splits_that_train_it_on_other_lines(small_text, tmp_path):
+    cache = tmp_path / "cache"
+
+    def trained(**settings) -> set:
+        CustomTextDataModule(train_file=str(small_text), train_tokenizer=True, vocab_size=1000, cache_dir=str(cache),
+                             **settings).tokenizer
+        return {entry.name for entry in cache.glob("wordpiece-*")}
+
+    first = trained(validation_split_percentage=50)
+    assert trained(validation_split_percentage=50) == first  # same training lines: reused
+    assert len(trained(validation_split_percentage=20)) == 2  # other lines: its own vocabulary
+    assert len(trained(validation_split_percentage=20, split_seed=7)) == 3
+    assert len(trained(validation_file=str(small_text))) == 4  # every line of the file trains it

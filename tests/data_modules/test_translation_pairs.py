@@ -92,3 +92,19 @@ def test_validation_blocks_are_the_held_out_pairs_not_the_training_blocks(tmp_pa
     held_out = dm.split_texts()["validation"]
     decoded = dm.tokenizer.decode([t for block in validation for t in block])
     assert held_out[0] in decoded and held_out[-1] in decoded
+
+
+def test_the_trained_bpe_is_not_reused_across_splits_that_train_it_on_other_pairs(tmp_path, shared_data):
+    path = tmp_path / "pairs.txt"
+    path.write_text("\n".join((shared_data / "tr-en" / "tur.txt").read_text().splitlines()[:300]))
+    cache = tmp_path / "cache"
+
+    def trained(**settings) -> set:
+        TranslationTextDataModule(corpus_file=str(path), tokenizer=None, vocab_size=400, cache_dir=str(cache),
+                                  **settings).tokenizer
+        return {entry.name for entry in cache.glob("bpe-*")}
+
+    first = trained(validation_split_percentage=50)
+    assert trained(validation_split_percentage=50) == first  # same training pairs: reused
+    assert len(trained(validation_split_percentage=20)) == 2  # other training pairs: its own vocabulary
+    assert len(trained(validation_split_percentage=20, directions=["tr-en"])) == 3

@@ -14,7 +14,7 @@ from lightning_app.cli import cli_main
 EXPECTED = {"graceful_stop": "GracefulStop", "deterministic_step_seed": "DeterministicStepSeed",
             "loader_position_on_resume": "LoaderPositionOnResume", "fit_summary": "FitSummary",
             "run_record": "RunRecord", "validate_at_last_step": "ValidateAtLastStep",
-            "progress_bar": "RunProgressBar"}
+            "last_checkpoint_at_end": "LastCheckpointAtEnd", "progress_bar": "RunProgressBar"}
 SHIPPED = sorted(p.name for p in (PROJECT_ROOT / "configs").glob("*.yaml"))
 
 
@@ -69,3 +69,15 @@ def test_step_seed_follows_seed_everything_unless_set(tmp_path, tiny_bert, small
         cli = cli_main(["--config", str(config), *args], run=False)
         step_seed = [c for c in cli.trainer.callbacks if type(c).__name__ == "DeterministicStepSeed"]
         assert [c.seed for c in step_seed] == [seed]
+
+
+def test_the_non_finite_loss_guard_is_refused_null_in_a_config_file_too(tmp_path, tiny_bert, small_text, capsys):
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text)
+    switched_off = tmp_path / "no_guard.yaml"
+    switched_off.write_text("nonfinite_loss: null\n")
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["fit", "--config", str(config), "--config", str(switched_off)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --nonfinite_loss cannot be switched off: a NaN or infinite loss")
+    assert not (tmp_path / "runs").exists()

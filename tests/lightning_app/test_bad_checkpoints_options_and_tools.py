@@ -201,6 +201,17 @@ OPTIONS = {
     "num_workers -1": Case(lambda u: fit(u, "--data.num_workers", "-1"), ["--data.num_workers=-1", "at least 0"]),
     "exact-resume callback switched off": Case(lambda u: fit(u, "--loader_position_on_resume", "null"),
                                                ["--loader_position_on_resume cannot be switched off", "replays"]),
+    "non-finite loss guard switched off": Case(lambda u: fit(u, "--nonfinite_loss", "null"),
+                                               ["--nonfinite_loss cannot be switched off",
+                                                "--nonfinite_loss.action skip"]),
+    "misspelt model_config field": Case(lambda u: fit(u, "--model.model_config", '{"hiden_size": 32}'),
+                                        ["--model.model_config.hiden_size is not a field of BertConfig",
+                                         "did you mean hidden_size?"]),
+    "hidden size not a multiple of the heads": Case(
+        lambda u: fit(u, "--model.model_config", '{"hidden_size": 50, "num_attention_heads": 3}'),
+        ["--model.model_config", "not a multiple of the number of attention heads"]),
+    "validation interval 0": Case(lambda u: fit(u, "--trainer.val_check_interval", "0"),
+                                  ["--trainer.val_check_interval=0 must be positive"]),
     "unknown scheduler": Case(lambda u: fit(u, "--model.lr_scheduler_type", "warmup_linear"),
                               ["--model.lr_scheduler_type=warmup_linear", "not one of linear, cosine"]),
     "batch size that is not a number": Case(lambda u: fit(u, "--data.batch_size", "eight"),
@@ -217,6 +228,14 @@ OPTIONS = {
                                                "--model.model_config null"]),
     "WordPiece vocabulary of 10": Case(lambda u: fit(u, "--data.train_tokenizer", "true", "--data.vocab_size", "10"),
                                        ["--data.vocab_size=10", "at least 1000"]),
+    "one fill-mask sentence where a list is expected": Case(
+        lambda u: ["predict", "--config", u.mlm(), "--data.predict_sentences", "The king is [MASK]."],
+        ["--data.predict_sentences=The king is [MASK]. is not a list", "pass a list such as [a, b]"]),
+    "model_config that is not JSON": Case(lambda u: fit(u, "--model.model_config", "{hidden_size: 32"),
+                                          ["--model.model_config={hidden_size: 32 is not a mapping"]),
+    "empty list of fill-mask sentences": Case(
+        lambda u: ["predict", "--config", u.mlm(), "--data.predict_sentences", "[]"],
+        ["--data.predict_sentences is empty", "at least one sentence with [MASK]"]),
     "fill-mask sentence without [MASK]": Case(
         lambda u: ["predict", "--config", u.mlm(), "--data.predict_sentences", '["The king is dead."]'],
         ["--data.predict_sentences", "'The king is dead.'", "[MASK]"]),
@@ -259,6 +278,10 @@ FILES = {
         ["--data.trian_file is not an option of data_modules.CustomTextDataModule", "check the spelling"]),
     "config that is a list": Case(lambda u: ["fit", "--config", u.file("list.yaml", "- trainer\n- model\n")],
                                   ["--config", "list.yaml holds a list", "`trainer:`"]),
+    "export option abbreviated": Case(
+        lambda u: ["export", "--ckpt_path", u.checkpoint("mlm"), "--output_dir", str(u.tmp / "exported"), "--overwrit",
+                   "true"],
+        ["--overwrit is not an option of export", "option names are exact"]),
     "export --output_dir is a file": Case(
         lambda u: ["export", "--ckpt_path", u.checkpoint("mlm"), "--output_dir", str(u.small_text)],
         ["--output_dir", "small.txt is a file"]),
@@ -269,6 +292,18 @@ FILES = {
     "report on the folder above the runs": Case(lambda u: ["report", _folder(u, "runs/custom_mlm/version_0", 1)],
                                                       ["holds no TensorBoard event files"]),
     "report on a file": Case(lambda u: ["report", str(u.small_text)], ["small.txt is a file"]),
+    "report on a path that does not exist": Case(lambda u: ["report", str(u.tmp / "runs" / "nope")],
+                                                 ["nope does not exist"]),
+    "report --output over an existing file": Case(
+        lambda u: ["report", _events(u), "--output", u.file("mine.png", "keep me\n")],
+        ["--output", "mine.png already exists", "never replaces a file"]),
+    "report --output is a directory": Case(lambda u: ["report", _events(u), "--output", _folder(u, "plots")],
+                                           ["--output", "plots is a directory", "plots/curves.png"]),
+    "report --output that is not an image": Case(
+        lambda u: ["report", _events(u), "--output", str(u.tmp / "curves.txt")],
+        ["--output", ".txt is not an image format", ".png"]),
+    "report --output below a file": Case(lambda u: ["report", _events(u), "--output", str(u.small_text / "x.png")],
+                                         ["--output", "small.txt is a file, not a folder"]),
     "report before the first validation (exit 0)": Case(lambda u: ["report", _events(u)],
                                                          ["No validation logged yet"], code=0, stream="out",
                                                          pick="No validation logged yet"),

@@ -266,3 +266,50 @@ def test_a_checkpoint_whose_run_directory_was_deleted_is_enough(tmp_path, tiny_b
     assert math.isclose(cli.trainer.callback_metrics["val/perplexity"].item(), logged, rel_tol=1e-5)
     cli_main(["export", "--ckpt_path", str(alone), "--output_dir", str(tmp_path / "hf")])
     assert len(pipeline("fill-mask", model=str(tmp_path / "hf"), device="cpu")("the king is [MASK].", top_k=2)) == 2
+
+
+def test_a_typed_tokenizer_other_than_the_checkpoints_is_named_in_one_line(tmp_path, tiny_bert, small_text, capsys):
+    from data_modules.wordpiece import trained_wordpiece
+    from foundation.hub import embedded_model_dir
+
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=2,
+                                   limit_val_batches=1)
+    cli_main(["fit", "--config", str(config)])  # with the embedded MiniLM tokenizer
+    validate = ["validate", "--ckpt_path", str(_run_dir(tmp_path / "runs") / "checkpoints" / "last.ckpt"),
+                "--trainer.limit_val_batches", "1", "--data.tokenizer"]
+    other = tmp_path / "other_tokenizer"
+    trained_wordpiece(other, lambda: small_text.read_text().splitlines(), 1000)
+    capsys.readouterr()
+    cli_main([*validate, str(other)])
+    err = capsys.readouterr().err
+    assert f"warning: --data.tokenizer {other} is not the tokenizer the checkpoint was trained with" in err
+    assert "vs 30,522 tokens" in err
+    cli_main([*validate, str(embedded_model_dir())])  # the very tokenizer it trained with: nothing to say
+    assert "is not the tokenizer the checkpoint was trained with" not in capsys.readouterr().err
+
+
+def test_an_evaluation_without_a_checkpoint_says_so_and_writes_beside_the_runs(tmp_path, tiny_bert, small_text,
+                                                                                capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may land in the current directory
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, limit_val_batches=1)
+    cli_main(["validate", "--config", str(config)])
+    folder = tmp_path / "runs" / "custom_mlm" / "evaluations"
+    assert "warning: no --ckpt_path: validate uses the weights the config builds, which no fit trained" in \
+        capsys.readouterr().err
+    assert (folder / "untrained.validate.json").is_file() and not (tmp_path / "evaluations").exists()
+
+
+def test_an_evaluation_record_names_the_checkpoints_step_and_a_card_cites_only_its_own(tmp_path, tiny_bert,
+                                                                                        small_text):
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=4,
+                                   limit_val_batches=1)
+    cli_main(["fit", "--config", str(config)])
+    run = _run_dir(tmp_path / "runs")
+    cli_main(["validate", "--config", str(config), "--ckpt_path", "last"])
+    record = json.loads((run / "evaluations" / "last.validate.json").read_text())
+    assert record["global_step"] == 4  # the checkpoint's step, not the evaluating trainer's 0
+    cli_main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_steps", "6"])  # last.ckpt moves on
+    cli_main(["export", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--output_dir", str(tmp_path / "out")])
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert f"{record['metrics']['val/loss']:.4f}" not in card  # the step-4 evaluation is not this step-6 model's
+    assert "`validate` of this checkpoint" not in card

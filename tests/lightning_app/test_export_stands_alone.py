@@ -92,5 +92,18 @@ def test_export_with_config_and_last_or_best_is_quiet_and_names_its_checkpoint(t
         card = (output / "README.md").read_text()
         assert f"from `{expected.name}`" in card and "pipeline_tag: fill-mask" in card
         assert "`encoder` (a local directory when trained), fine-tuned" in card
-        assert "`train_file`: `small.txt`" in card
+        size = small_text.stat().st_size  # the data as the checkpoint recorded it at training time
+        assert re.search(rf"- train: `small.txt` \({size:,} bytes, sha256 [0-9a-f]{{16}}\)\n", card), card
     assert find_checkpoint(run_root, "best").name != "last.ckpt"
+
+
+def test_an_exported_small_model_truncates_at_its_own_positions(tmp_path, tiny_bert, small_text):
+    from transformers import pipeline
+
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=1,
+                                   limit_val_batches=1)  # 64 position embeddings, the MiniLM tokenizer's 512
+    cli_main(["fit", "--config", str(config)])
+    cli_main(["export", "--config", str(config), "--ckpt_path", "last", "--output_dir", str(tmp_path / "out")])
+    assert _settings(tmp_path / "out")["tokenizer_config.json"]["model_max_length"] == 64
+    fill = pipeline("fill-mask", model=str(tmp_path / "out"))
+    assert len(fill("[MASK] " + " ".join(["word"] * 100), tokenizer_kwargs={"truncation": True})) == 5

@@ -81,3 +81,20 @@ def test_a_failed_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(target, weights_only=True)["global_step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_ctrl_c_before_training_ends_with_one_line_and_status_130(tmp_path, tiny_bert, small_text, capsys,
+                                                                  monkeypatch):
+    """Ctrl-C while the data is tokenized (before GracefulStop or Lightning handle it): no traceback."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lightning_app.parsing.lightning_cli.check_before_fit", interrupted)
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text)
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["fit", "--config", str(config)])
+    assert stop.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("Interrupted (Ctrl-C) before training; nothing is left")
+    assert "Traceback" not in err

@@ -44,6 +44,8 @@ TRIGGERS = {
     "group_option": (["--config", "trainer:\n  max_stepz: 3\n"], [("trainer", "max_stepz")]),
     "expected": (["--steps", "abc"], [("<class 'int'>", "abc")]),
     "given": (["--max_epochs", "abc"], ["abc"]),
+    "expected_type": (["--max_epochs", "abc"], ["int", "NoneType"]),
+    "null_group": (["--trainer", "null"], ["trainer", "trainer"]),  # the error and its cause name it
 }
 
 

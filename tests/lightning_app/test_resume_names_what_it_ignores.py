@@ -25,7 +25,10 @@ def test_resume_names_each_setting_it_ignores_and_which_value_wins(tmp_path, tin
     cli_main(["fit", "--config", str(config)])  # learning rate 1e-3, batch 4, weight decay 0.01, masking 0.15
     capsys.readouterr()
     cli_main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_steps", "3"])
-    assert _warnings(capsys.readouterr().err) == []  # the same settings: nothing to say
+    schedule = ("(typed): the run continues with {new}, and its learning-rate schedule is built again for the new "
+                "length (the rate jumps where the two schedules differ).")
+    assert _warnings(capsys.readouterr().err) == [  # the same settings but the longer run: the schedule's line
+        "warning: resume: trainer.max_steps 2 -> 3 " + schedule.format(new=3)]
 
     edited = yaml.safe_load(config.read_text())
     edited["model"]["init_args"]["learning_rate"] = 0.01
@@ -41,6 +44,7 @@ def test_resume_names_each_setting_it_ignores_and_which_value_wins(tmp_path, tin
         "warning: resume: data.batch_size 4 -> 2 (your config): the checkpoint's 4 wins; type --data.batch_size 2 to "
         "continue with yours.",
         "warning: resume: data.mlm_probability 0.15 -> 0.2 (typed): yours wins, the run continues with 0.2.",
+        "warning: resume: trainer.max_steps 3 -> 4 " + schedule.format(new=4),
     ])
     assert cli.datamodule.batch_size == 4 and cli.datamodule.mlm_probability == 0.2
     groups = cli.trainer.optimizers[0].param_groups
