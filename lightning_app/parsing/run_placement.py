@@ -25,7 +25,7 @@ from lightning_app.checkpointing.run_dirs import (
     refuse_to_rewind,
     run_of,
 )
-from lightning_app.checkpointing.run_lock import RunLock, hold_run
+from lightning_app.checkpointing.run_lock import RunLock, hold_checkpoint_dir, hold_run
 from lightning_app.parsing.command_line import CommandLine
 from lightning_app.parsing.console import rank_zero_info_stderr
 
@@ -35,12 +35,14 @@ class RunPlacement:
 
     def __init__(self, command_line: CommandLine):
         self.command_line = command_line
-        self.held_run: RunLock | None = None  # the lock on a resumed run's directory while it trains
+        self.held: list[RunLock | None] = []  # a resumed run's directory, fixed checkpoint dirpaths: while it trains
         self.runs_folder = Path(".")  # an evaluation's: where the config's runs go
 
     def release(self) -> None:
-        if self.held_run is not None:
-            self.held_run.release()
+        for lock in self.held:
+            if lock is not None:
+                lock.release()
+        self.held = []
 
     def place(self, subcommand: str, config, checkpoint_state: dict | None) -> None:
         """Point the logger (and checks) of `config` where `subcommand` writes; refuse what would overwrite a run."""
@@ -65,10 +67,11 @@ class RunPlacement:
         root = Path(logger.save_dir) if logger is not None else Path(trainer.default_root_dir or ".")
         typed_root = self.command_line.typed("trainer.default_root_dir") or logger is None
         check_writable(root, "--trainer.default_root_dir" if typed_root else "--trainer.logger.init_args.save_dir")
-        for callback in trainer.get("callbacks") or []:
-            dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
-            if dirpath:
-                check_writable(Path(dirpath), "ModelCheckpoint dirpath")
+        dirpaths = list(dict.fromkeys(Path(d) for c in trainer.get("callbacks") or []
+                                      if (d := getattr(getattr(c, "init_args", None), "dirpath", None))))
+        for dirpath in dirpaths:
+            check_writable(dirpath, "ModelCheckpoint dirpath")
+        self.held += [hold_checkpoint_dir(dirpath) for dirpath in dirpaths]  # before the check below: no race
         if ckpt is None:
             refuse_to_overwrite(trainer)
         else:
@@ -83,7 +86,7 @@ class RunPlacement:
             return
         logger.version = run[2]
         warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
-        self.held_run = hold_run(run_dir)
+        self.held.append(hold_run(run_dir))
 
     def evaluation_outputs(self, subcommand: str, config) -> list[L.Callback]:
         """The callbacks that write what `validate`/`test`/`predict` produce (none for `fit`)."""

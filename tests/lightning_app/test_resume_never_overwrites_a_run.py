@@ -121,3 +121,22 @@ def test_an_earlier_checkpoint_is_refused_where_its_dirpath_holds_a_later_last_c
         cli_main(["fit", "--config", config_path, "--ckpt_path", str(earlier)])
     assert f"ModelCheckpoint dirpath {tmp_path / 'fixed'} holds a later last.ckpt" in capsys.readouterr().err
     assert _digest(tmp_path / "fixed" / "last.ckpt") == before
+
+
+def test_a_fixed_checkpoint_dirpath_is_held_while_a_fit_writes_into_it(tmp_path, tiny_bert, small_text, capsys):
+    config = _keeping_every_validation(
+        write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=2, limit_val_batches=1),
+        dirpath=str(tmp_path / "fixed"))
+    (tmp_path / "fixed").mkdir()
+    descriptor = os.open(tmp_path / "fixed", os.O_RDONLY)  # another fit of this config writing there right now
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            cli_main(["fit", "--config", config])
+    finally:
+        os.close(descriptor)
+    assert stop.value.code == 2 and not any((tmp_path / "fixed").iterdir())
+    assert f"ModelCheckpoint dirpath {tmp_path / 'fixed'} is being written by another fit right now" in \
+        capsys.readouterr().err
+    cli_main(["fit", "--config", config])  # alone, it runs; and lets go of the folder when it ends
+    assert (tmp_path / "fixed" / "last.ckpt").is_file() and lockable(tmp_path / "fixed")
