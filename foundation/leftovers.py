@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -45,3 +47,15 @@ def process_exists(pid: int) -> bool:
     except OverflowError:  # not a possible process id
         return False
     return True
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to (`.NAME.partial-<pid>`, the pattern our file writers' leftovers
+    have), renamed onto `path` when the block ends without error and removed otherwise: never a half-written file."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from foundation.errors import ConfigError
-from foundation.leftovers import remove_leftovers
+from foundation.leftovers import remove_leftovers, written_whole
 from lightning_app.checkpointing.checkpoints import load_checkpoint
 
 PARTIAL = re.compile(r"\.(?P<target>.+)\.partial-(?P<pid>\d+)")  # `.last.ckpt.partial-<pid>`, see save_checkpoint
@@ -35,18 +34,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if "://" in str(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         path = Path(path)
-        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._remove_leftovers(path.parent)
-            torch.save(checkpoint, partial)
-            os.replace(partial, path)
+            with written_whole(path) as partial:
+                torch.save(checkpoint, partial)
         except OSError as error:  # a full disk, no permission: the run cannot keep its progress
             reason = error.strerror or str(error) or type(error).__name__
             raise ConfigError(f"writing the checkpoint {path} failed ({reason}); free space on that disk or make "
                               f"{path.parent} writable, then resume with --ckpt_path last.") from error
-        finally:
-            partial.unlink(missing_ok=True)
 
     def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict:
         if "://" in str(path):

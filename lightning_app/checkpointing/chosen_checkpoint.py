@@ -63,8 +63,8 @@ def _better_older_run(run: tuple[Path, str, int], monitor: str, mode: str, score
         folder = version / "checkpoints"
         if version.name == f"version_{run[2]}" or not (folder / "last.ckpt").is_file():
             continue
-        found = monitored_best(newest_record(folder) or {})
-        best_file = best_in(folder)
+        record = newest_record(folder)  # read once: its score and its best file
+        found, best_file = monitored_best(record or {}), best_in(folder, record)
         if found is None or best_file is None or found[0] != monitor or found[1] != mode:
             continue
         better = found[2] < (best[0] if best else score) if mode == "min" else found[2] > (best[0] if best else score)

@@ -140,10 +140,11 @@ def newest_record(folder: Path) -> dict | None:
     return max(states, key=lambda item: item[0])[1] if states else None
 
 
-def best_in(folder: Path) -> Path | None:
-    """The best checkpoint file `folder`'s newest record names, if it still exists. Looked up by name in `folder`
-    first: a run directory moved or copied elsewhere records the old absolute path."""
-    record = newest_record(folder)
+def best_in(folder: Path, record: dict | None = None) -> Path | None:
+    """The best checkpoint file `folder`'s newest record (`record`, when the caller read it already) names, if it still
+    exists. Looked up by name in `folder` first: a run directory moved or copied elsewhere records the old absolute
+    path."""
+    record = newest_record(folder) if record is None else record
     for key, value in (record or {}).get("callbacks", {}).items():
         if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
             recorded = Path(value["best_model_path"])
@@ -187,6 +188,12 @@ def check_writable(directory: Path, option: str) -> None:
                           "to (e.g. --trainer.default_root_dir runs).") from None
 
 
+def fixed_dirpaths(trainer_config) -> list[Path]:
+    """The `dirpath`s the config's callbacks fix (a ModelCheckpoint's), each once."""
+    return list(dict.fromkeys(Path(dirpath) for callback in trainer_config.get("callbacks") or []
+                              if (dirpath := getattr(getattr(callback, "init_args", None), "dirpath", None))))
+
+
 def refuse_to_overwrite(trainer_config) -> None:
     """A fresh `fit` must not write into a directory that already holds another run's checkpoints or logs.
 
@@ -201,9 +208,8 @@ def refuse_to_overwrite(trainer_config) -> None:
         if run_dir.is_dir() and any(run_dir.iterdir()):
             raise ConfigError(f"--trainer.logger.init_args.version: {run_dir} already holds a run; drop the version "
                               "to start a new one, or pass --ckpt_path last to resume it.")
-    for callback in trainer_config.get("callbacks") or []:
-        dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
-        if dirpath and Path(dirpath).is_dir() and any(Path(dirpath).glob("*.ckpt")):
+    for dirpath in fixed_dirpaths(trainer_config):
+        if dirpath.is_dir() and any(dirpath.glob("*.ckpt")):
             raise ConfigError(f"ModelCheckpoint dirpath {dirpath} already holds checkpoints of another run; choose a "
                               "new dirpath, or pass --ckpt_path last to resume that run.")
 
@@ -211,9 +217,8 @@ def refuse_to_overwrite(trainer_config) -> None:
 def refuse_to_rewind(trainer_config, ckpt_path: str | Path, step: int) -> None:
     """A fit resumed from an earlier checkpoint must not write over a fixed `ModelCheckpoint.dirpath` whose
     `last.ckpt` went on past it (a run folder gets a new version instead: `BertCLI._resume_into`)."""
-    for callback in trainer_config.get("callbacks") or []:
-        dirpath = getattr(getattr(callback, "init_args", None), "dirpath", None)
-        later = later_resume_point(Path(dirpath), ckpt_path, step) if dirpath else None
+    for dirpath in fixed_dirpaths(trainer_config):
+        later = later_resume_point(dirpath, ckpt_path, step)
         if later is not None:
             raise ConfigError(f"--ckpt_path {ckpt_path}: ModelCheckpoint dirpath {dirpath} holds a later last.ckpt, "
                               "which this resumed run would overwrite; give it its own dirpath, or pass --ckpt_path "

@@ -75,16 +75,22 @@ def data_file_records(files: dict[str, Path]) -> dict[str, dict]:
                     "sha256": file_fingerprint(Path(path))} for split, path in files.items()}
 
 
+def fingerprint_now(recorded: dict) -> str | None:
+    """The content hash of a recorded data file as it is now, None when it is not on this machine."""
+    path = Path(recorded["path"])
+    return file_fingerprint(path) if path.is_file() else None
+
+
 def changed_data_files(state: dict) -> list[str]:
     """One `resume:` line per data file the checkpoint's fit read that has other content now (same path)."""
     lines, seen = [], set()
     for split, recorded in state.get("toolkit", {}).get("data_files", {}).items():
         path = Path(recorded["path"])
-        if path in seen or not path.is_file():
+        if path in seen:
             continue
         seen.add(path)
-        now = file_fingerprint(path)
-        if now != recorded["sha256"]:
+        now = fingerprint_now(recorded)
+        if now is not None and now != recorded["sha256"]:
             lines.append(f"resume: the {split} file {path} changed since the checkpoint was saved (sha256 "
                          f"{recorded['sha256']} -> {now}): the run continues on the file as it is now, and its place "
                          "in the epoch counts examples of the old one; start a new fit to train on the new file "

@@ -20,6 +20,7 @@ from lightning_app.checkpointing.checkpoints import load_checkpoint
 from lightning_app.checkpointing.run_dirs import (
     check_writable,
     evaluation_dir,
+    fixed_dirpaths,
     later_resume_point,
     refuse_to_overwrite,
     refuse_to_rewind,
@@ -67,8 +68,7 @@ class RunPlacement:
         root = Path(logger.save_dir) if logger is not None else Path(trainer.default_root_dir or ".")
         typed_root = self.command_line.typed("trainer.default_root_dir") or logger is None
         check_writable(root, "--trainer.default_root_dir" if typed_root else "--trainer.logger.init_args.save_dir")
-        dirpaths = list(dict.fromkeys(Path(d) for c in trainer.get("callbacks") or []
-                                      if (d := getattr(getattr(c, "init_args", None), "dirpath", None))))
+        dirpaths = fixed_dirpaths(trainer)
         for dirpath in dirpaths:
             check_writable(dirpath, "ModelCheckpoint dirpath")
         self.held += [hold_checkpoint_dir(dirpath) for dirpath in dirpaths]  # before the check below: no race

@@ -7,7 +7,6 @@ written by `validate`/`test` of this checkpoint, else the scalars logged during 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +17,7 @@ from foundation.errors import ConfigError
 from foundation.hub import EMBEDDED_MODEL_ID
 from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of
 from lightning_app.checkpointing.run_dirs import evaluation_dir, run_of
+from lightning_app.checkpointing.run_record import fingerprint_now
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PIPELINES = (("ForMaskedLM", "fill-mask"), ("ForSequenceClassification", "text-classification"),
@@ -76,10 +76,11 @@ def _data_lines(state: dict) -> list[str]:
     lines = [f"`{class_path_of(state, 'datamodule_hyper_parameters')}`"]
     recorded = state.get("toolkit", {}).get("data_files", {})
     for split, file in recorded.items():
-        path = Path(file["path"])
-        now = " (not on this machine at export time)" if not path.is_file() else "" if \
-            file_fingerprint(path) == file["sha256"] else " (the file has changed since)"
-        lines.append(f"- {split}: `{path.name}` ({file['bytes']:,} bytes, sha256 {file['sha256']}){now}")
+        now = fingerprint_now(file)
+        state_now = " (not on this machine at export time)" if now is None else "" if now == file["sha256"] else \
+            " (the file has changed since)"
+        lines.append(f"- {split}: `{Path(file['path']).name}` ({file['bytes']:,} bytes, sha256 {file['sha256']})"
+                     f"{state_now}")
     for name, value in settings.items() if not recorded else ():
         if not name.endswith(DATA_PATH_SUFFIXES) or value in (None, [], ""):
             continue
@@ -98,11 +99,7 @@ def _fingerprint(path: Path) -> str:
         return " (a directory: " + ", ".join(sorted(p.name for p in path.iterdir() if p.is_file())[:6]) + ")"
     if not path.is_file():
         return " (not on this machine at export time)"
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return f" ({path.stat().st_size:,} bytes, sha256 {digest.hexdigest()[:16]})"
+    return f" ({path.stat().st_size:,} bytes, sha256 {file_fingerprint(path)})"
 
 
 def _metric_lines(state: dict, ckpt_path: Path) -> list[str]:

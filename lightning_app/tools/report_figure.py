@@ -4,9 +4,9 @@ the optimizer-step axis, train curves faint with their moving average, evaluatio
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
+from foundation.leftovers import written_whole
 from lightning_app.tools.report_panels import Panel
 
 _COLUMNS = 3
@@ -44,12 +44,10 @@ def draw_panels(panels: list[Panel], path: Path, title: str) -> Path:
             axis.axis("off")
         figure.suptitle(title, fontsize=12, fontweight="bold")
         figure.tight_layout()
-        partial = path.with_name(f".{path.name}.partial-{os.getpid()}")  # whole or not at all
         try:
-            figure.savefig(partial, dpi=150, format=path.suffix.lstrip(".").lower() or "png")
-            partial.replace(path)
+            with written_whole(path) as partial:
+                figure.savefig(partial, dpi=150, format=path.suffix.lstrip(".").lower() or "png")
         finally:
-            partial.unlink(missing_ok=True)
             plt.close(figure)
     return path
 
