@@ -16,6 +16,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from foundation.leftovers import written_whole
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RECORDS_DIR = PROJECT_ROOT / "bench" / "results" / "records"
 _PACKAGES = ("torch", "lightning", "transformers", "datasets", "jsonargparse", "tokenizers")
@@ -63,9 +65,8 @@ def provenance() -> dict:
 def write_json_whole(path: Path, data: dict) -> Path:
     """`data` as indented JSON at `path`, written beside it and renamed: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    partial.replace(path)
+    with written_whole(path) as partial:
+        partial.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 

@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -25,11 +24,10 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_warn
 
 from foundation.errors import ConfigError
-from foundation.leftovers import remove_leftovers
+from foundation.leftovers import PARTIAL, remove_leftovers, temporary_sibling
 
 WRITER_BATCH = 1_000  # rows per Arrow record batch: bounded memory while writing
 MANIFEST = "manifest.json"  # {"files": {name: {"size": bytes, "sha256": hex}}}: what the entry should contain
-PARTIAL = re.compile(r".+\.partial(?P<pid>\d+)")  # `<entry>.partial<pid>`, see save_directory_atomically
 # errors of the cache's own disk (not of reading the user's input files, which their own checks report)
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
@@ -132,7 +130,7 @@ def save_directory_atomically(target: Path, save: Callable[[str], object]) -> No
         if problem != "missing":
             rank_zero_warn(f"The cache entry {target} is damaged ({problem}); removing it and building it again.")
             shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
-        partial = target.with_name(f"{target.name}.partial{os.getpid()}")
+        partial = temporary_sibling(target)
         shutil.rmtree(partial, ignore_errors=True)  # our own, from an earlier attempt in this process
         try:
             partial.mkdir(parents=True)
@@ -141,6 +139,9 @@ def save_directory_atomically(target: Path, save: Callable[[str], object]) -> No
             partial.replace(target)
         except BaseException as error:
             shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(error, OSError) and error.errno in (errno.ENOTEMPTY, errno.EEXIST) \
+                    and entry_problem(target) is None:
+                return  # another machine finished it first, where the shared disk's lock does not reach across
             if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
                 raise ConfigError(f"--data.cache_dir: writing {target} failed ({error.strerror}); free space on "
                                   "that disk, or pass another directory with --data.cache_dir or set "

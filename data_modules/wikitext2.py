@@ -16,6 +16,7 @@ from data_modules.masked_lm import MaskedLMDataModule
 from data_modules.reading import SEARCH_ROOTS
 from foundation.errors import ConfigError
 from foundation.hub import hub_is_reachable
+from foundation.leftovers import written_whole
 
 RELEASES = (("tokens", "wikitext-2"), ("raw", "wikitext-2-raw"))  # (file suffix, folder name under a data root)
 FILE_SPLITS = {"train": "train", "validation": "valid", "test": "test"}
@@ -92,9 +93,8 @@ class WikiText2DataModule(MaskedLMDataModule):
         if not path.is_file():
             folder.mkdir(parents=True, exist_ok=True)
             dataset = load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
-            partial = path.with_suffix(".partial")
-            partial.write_text("".join(dataset["text"]), encoding="utf-8")  # rows keep their newlines
-            partial.replace(path)
+            with written_whole(path) as partial:
+                partial.write_text("".join(dataset["text"]), encoding="utf-8")  # rows keep their newlines
         return path
 
     def clean_line(self, line: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +9,8 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from foundation.errors import ConfigError
-from foundation.leftovers import remove_leftovers, written_whole
+from foundation.leftovers import PARTIAL, remove_leftovers, written_whole
 from lightning_app.checkpointing.checkpoints import load_checkpoint
-
-PARTIAL = re.compile(r"\.(?P<target>.+)\.partial-(?P<pid>\d+)")  # `.last.ckpt.partial-<pid>`, see save_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

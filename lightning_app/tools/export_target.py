@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from foundation.errors import ConfigError
+from foundation.leftovers import dead_leftovers, leftover_pattern, remove_leftovers, temporary_sibling
 from lightning_app.checkpointing.run_dirs import check_writable
 
 MARKER = ".written-by-export.json"
@@ -28,6 +30,7 @@ def check_output_dir(typed: str | Path, ckpt_path: Path, overwrite: bool) -> Non
                           "writes or deletes through a link: pass a new directory.")
     if output_dir.exists() and not output_dir.is_dir():
         raise ConfigError(f"--output_dir {typed} is a file; pass a directory path (it is created).")
+    recover_interrupted_export(output_dir)
     where = _forms(output_dir)
     here = _forms(Path.cwd())
     if where & here or where & {parent for path in here for parent in path.parents}:
@@ -82,10 +85,8 @@ def write_export(output_dir: Path, write: Callable[[Path], None]) -> Path:
     (checked by `check_output_dir`, and again here in case files were added since) is moved aside first, put back
     if the rename fails, and removed only once the new export is in place."""
     output_dir = Path(os.path.abspath(output_dir))
-    partial = output_dir.with_name(f".{output_dir.name}.partial-{os.getpid()}")
-    replaced = output_dir.with_name(f".{output_dir.name}.replaced-{os.getpid()}")
+    partial, replaced = temporary_sibling(output_dir), temporary_sibling(output_dir, "replaced")
     moved_aside = False
-    _remove_dead_partials(output_dir)
     try:
         write(partial)
         files = sorted(p.name for p in partial.iterdir())
@@ -110,19 +111,19 @@ def write_export(output_dir: Path, write: Callable[[Path], None]) -> Path:
     return output_dir
 
 
-def _remove_dead_partials(output_dir: Path) -> None:
-    """Half-written exports into `output_dir` left by a killed export (its process is gone): never anything else."""
-    for leftover in output_dir.parent.glob(f".{output_dir.name}.partial-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not leftover.is_symlink() and leftover.is_dir() and not _process_exists(int(pid)):
+def recover_interrupted_export(output_dir: Path) -> None:
+    """Tidy up after an export of `output_dir` that was killed (its process is gone): remove its half-written
+    `.NAME.partial-<host>-<pid>`. Killed between moving an earlier export aside and renaming the new one into place,
+    it left the earlier one as `.NAME.replaced-<host>-<pid>`: put that back (with one line) when nothing took its
+    place, and remove it when the new export did arrive."""
+    output_dir = Path(os.path.abspath(output_dir))
+    remove_leftovers(output_dir.parent, leftover_pattern("partial", output_dir.name))
+    for leftover in dead_leftovers(output_dir.parent, leftover_pattern("replaced", output_dir.name)):
+        if leftover.is_symlink() or not leftover.is_dir():
+            continue  # not what write_export leaves
+        if output_dir.exists():
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+        else:
+            leftover.rename(output_dir)
+            print(f"export: put back the earlier export {output_dir} from {leftover.name}, where an export that "
+                  "was replacing it had been killed.", file=sys.stderr)

@@ -4,9 +4,11 @@ with one sentence and leaves no partial entry; left-overs of killed writers are 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -14,8 +16,10 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_bad_input, write_tiny_mlm_config
 
+from data_modules import caching
 from data_modules.caching import MANIFEST, cached_rows, entry_problem
 from foundation.errors import ConfigError
+from foundation.leftovers import this_host
 
 KEY = {"kind": "rows", "source": "test"}
 ROWS = [{"input_ids": [i, i + 1, i + 2]} for i in range(3000)]  # three Arrow record batches
@@ -90,6 +94,22 @@ def _write_concurrently(cache: str, record: str, barrier) -> None:
     cached_rows(Path(cache), KEY, slow_rows, "no rows")
 
 
+def test_an_entry_another_machine_finished_first_is_used_where_the_lock_does_not_reach(tmp_path, monkeypatch):
+    other = tmp_path / "written-by-another-machine"
+    cached_rows(other, KEY, _rows, "no rows")
+    finished = _entry(other)
+    cache = tmp_path / "shared"
+    monkeypatch.setattr(caching, "_locked", lambda target: contextlib.nullcontext())  # a flock local to each machine
+
+    def rows_while_the_other_machine_finishes():
+        shutil.copytree(finished, cache / finished.name)  # it renames its entry into place while we tokenize
+        return _rows()
+
+    rows = cached_rows(cache, KEY, rows_while_the_other_machine_finishes, "no rows")
+    assert rows["input_ids"] == [row["input_ids"] for row in ROWS]
+    assert sorted(p.name for p in cache.iterdir()) == [finished.name] and entry_problem(cache / finished.name) is None
+
+
 def test_concurrent_writers_of_one_entry_produce_one_complete_entry_tokenized_once(tmp_path):
     cache, record = tmp_path / "cache", tmp_path / "record"
     record.mkdir()
@@ -152,14 +172,17 @@ def _dead_pid() -> int:
 
 def test_leftovers_of_killed_writers_are_removed_and_nothing_else(tmp_path):
     dead, alive = _dead_pid(), multiprocessing.current_process().pid
-    killed = tmp_path / f"mlm-blocks-0123456789abcdef0123.partial{dead}"  # another entry's, its writer killed
+    host = this_host()
+    killed = tmp_path / f".mlm-blocks-0123456789abcdef0123.partial-{host}-{dead}"  # another entry's, writer killed
     killed.mkdir()
     (killed / "data.arrow").write_bytes(b"half")
-    running = tmp_path / f"mlm-blocks-fedcba9876543210fedc.partial{alive}"  # a writer still at work
-    running.mkdir()
+    running = tmp_path / f".mlm-blocks-fedcba9876543210fedc.partial-{host}-{alive}"  # a writer still at work
+    elsewhere = tmp_path / f".mlm-blocks-fedcba9876543210fedd.partial-other_node-{dead}"  # on a shared disk
+    for folder in (running, elsewhere):
+        folder.mkdir()
     unrelated = [tmp_path / f"notes.partial{dead}.txt", tmp_path / f"keep{dead}"]
     for path in unrelated:
         path.write_text("the user's\n")
     cached_rows(tmp_path, KEY, _rows, "no rows")
     assert not killed.exists()
-    assert running.is_dir() and all(path.is_file() for path in unrelated)
+    assert running.is_dir() and elsewhere.is_dir() and all(path.is_file() for path in unrelated)

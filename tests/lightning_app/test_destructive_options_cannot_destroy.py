@@ -19,6 +19,7 @@ import pytest
 from cli_helpers import UserInputs, run_bad_input, write_small_text, write_tiny_mlm_config
 from conftest import TINY_BERT
 
+from foundation.leftovers import this_host
 from lightning_app.cli import cli_main
 from lightning_app.tools.export_target import MARKER
 
@@ -155,3 +156,20 @@ def test_a_half_written_export_of_a_killed_export_is_removed_and_nothing_else(tm
     cli_main(["export", "--ckpt_path", str(trained / RUN / "checkpoints" / "last.ckpt"), "--output_dir",
               str(tmp_path / "exported")])
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.partial-1", "exported"]
+
+
+def test_an_earlier_export_hidden_by_an_export_killed_between_its_renames_is_put_back(tmp_path, trained, capsys):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # the export killed after moving the earlier export aside, before renaming the new one in
+    aside = tmp_path / f".exported.replaced-{this_host()}-{gone.pid}"
+    shutil.copytree(trained / "earlier", aside)
+    (tmp_path / f".exported.partial-{this_host()}-{gone.pid}").mkdir()  # its new export, unfinished
+    before = {p.name: p.read_bytes() for p in aside.iterdir()}
+    with pytest.raises(SystemExit) as stop:  # without --overwrite: the earlier export is back, so it is kept
+        cli_main(["export", "--ckpt_path", str(trained / RUN / "checkpoints" / "last.ckpt"), "--output_dir",
+                  str(tmp_path / "exported")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "holds an earlier export; pass --overwrite true" in err
+    assert f"put back the earlier export {tmp_path / 'exported'} from {aside.name}" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "exported").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]

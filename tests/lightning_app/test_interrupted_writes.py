@@ -13,6 +13,7 @@ import torch
 from cli_helpers import write_tiny_mlm_config
 
 from foundation.errors import ConfigError
+from foundation.leftovers import this_host
 from lightning_app.checkpointing.checkpoint_io import AtomicCheckpointIO
 from lightning_app.cli import cli_main
 
@@ -30,7 +31,7 @@ def test_resume_removes_partial_checkpoints_of_killed_processes_and_nothing_else
     cli_main(["fit", "--config", str(config)])
     checkpoints = tmp_path / "runs" / "custom_mlm" / "version_0" / "checkpoints"
     dead = _dead_pid()
-    killed = checkpoints / f".last.ckpt.partial-{dead}"  # SIGKILL during a write leaves this (262 MB for MiniLM)
+    killed = checkpoints / f".last.ckpt.partial-{this_host()}-{dead}"  # a SIGKILL mid-write leaves this (262 MB)
     killed.write_bytes(b"\0" * 4096)
     kept = [checkpoints / ".last.ckpt.partial-1",  # a writer that is still alive (pid 1 always is)
             checkpoints / f"last.ckpt.partial-{dead}",  # not our pattern (no leading dot)
