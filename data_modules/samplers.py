@@ -93,8 +93,8 @@ class DistributedResumableSampler(DistributedSampler):
     """This rank's share (`rank_share`) of the seeded epoch order, resumable mid-epoch.
 
     A `DistributedSampler` subclass, so Lightning keeps it instead of swapping in its own. The saved position
-    counts examples of the global order (whole global batches), so a checkpoint resumes on any number of ranks
-    at the next global batch.
+    counts examples of the global order (whole global batches). A fit resumes on its own number of ranks (another
+    is refused: `lightning_app/checkpointing/resume_differences.py`).
     """
 
     def __init__(self, data_source, batch_size: int, seed: int = 0, num_replicas: int | None = None,

@@ -8,6 +8,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MeanMetric
 
 from foundation.contract import DataFacts
+from foundation.errors import ConfigError
 from models.building import build_network
 from models.sparse_mlm_head import masked_logits
 from models.task_module import TaskModule, perplexity
@@ -40,6 +41,9 @@ class MaskedLanguageModel(TaskModule):
                  sparse_prediction: bool = True, gradient_checkpointing: bool = False, compile: bool = False,
                  fill_mask_top_k: int = 5, **kwargs):
         super().__init__(**kwargs)
+        if fill_mask_top_k < 1:
+            raise ConfigError(f"--model.fill_mask_top_k={fill_mask_top_k} must be at least 1 (the candidates shown per "
+                              "[MASK]); pass a larger number.")
         self._build_model()
         self.eval_loss = torch.nn.ModuleDict({stage: MeanMetric() for stage in EVAL_STAGES})
         self.eval_accuracy = torch.nn.ModuleDict({stage: MeanMetric() for stage in EVAL_STAGES})

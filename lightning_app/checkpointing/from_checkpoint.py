@@ -14,7 +14,12 @@ from pathlib import Path
 from foundation.errors import ConfigError
 from lightning_app.checkpointing.checkpoints import class_path_of, init_args_of, refuse_foreign_checkpoint
 from lightning_app.checkpointing.rebuild import TRUSTED_PACKAGES
-from lightning_app.checkpointing.resume_differences import changed_settings, resume_differences, trainer_differences
+from lightning_app.checkpointing.resume_differences import (
+    changed_settings,
+    refuse_batch_size_change,
+    resume_differences,
+    trainer_differences,
+)
 from lightning_app.checkpointing.run_dirs import find_checkpoint, run_of, versions
 from lightning_app.checkpointing.run_record import changed_data_files, recorded_tokenizer_dir
 from lightning_app.parsing.command_line import CommandLine
@@ -101,6 +106,9 @@ def checkpoint_settings(state: dict, path: Path, configured, line: CommandLine) 
     if data_class is not None:
         data_args = init_args_of(state, "datamodule_hyper_parameters")
         tokenizer_dir = recorded_tokenizer_dir(state)
+        if resuming and line.typed("data.batch_size"):
+            typed = (configured.data.get("init_args") or {}).get("batch_size")
+            refuse_batch_size_change(path, data_args.get("batch_size"), typed)
         if configured is not None:  # the run's recorded tokenizer files are used whatever the config names
             compared = {k: v for k, v in data_args.items() if not (tokenizer_dir and k in TOKENIZER_OPTIONS)}
             differences += _data_differences(configured.data, data_class, compared, line, path, resuming)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from foundation.errors import ConfigError
 from lightning_app.parsing.command_line import CommandLine
 
 # Model settings that end up in the optimizer state Lightning restores on resume (models/optimization.py).
@@ -30,6 +31,8 @@ def resume_differences(section: str, recorded: dict, configured: dict, line: Com
         if section == "model" and name.split(".")[0] in OPTIMIZER_STATE_SETTINGS:
             verdict = (f"the checkpoint's {old} wins, because the optimizer state restored from it holds it; start a "
                        f"new fit to train with {new}")
+        elif section == "data" and name == "batch_size":
+            verdict = f"the checkpoint's {old} wins, because a resumed fit keeps its batch size"
         elif source == "typed":
             verdict = f"yours wins, the run continues with {new}"
         else:
@@ -91,3 +94,36 @@ def trainer_differences(run_dir: Path | None, configured_trainer, line: CommandL
                          "learning-rate schedule is built again for the new length (the rate jumps where the two "
                          "schedules differ).")
     return lines
+
+
+
+def refuse_batch_size_change(path: Path, old, new) -> None:
+    """A typed `--data.batch_size` other than the checkpoint's, on a resumed fit: refused. Lightning restores the
+    epoch's progress counted in batches of the old size; measured on 2.6 with another size, a resume inside an epoch
+    skipped that epoch's validation, and one from the `last.ckpt` written at the end of a max_epochs run read a
+    single batch of the next epoch and ended it (tests/lightning_app/test_resume_keeps_batch_size_and_processes.py
+    notices when Lightning changes the first)."""
+    if old is None or new is None or int(new) == int(old):
+        return
+    raise ConfigError(f"--data.batch_size {new}: a resumed fit keeps the batch size of --ckpt_path {path.name} "
+                      f"({old}), because Lightning counts the epoch's progress in batches; drop --data.batch_size "
+                      "(--trainer.accumulate_grad_batches changes the batch of an optimizer step), or start a new fit "
+                      "from exported weights (export, then --model.pretrained_model DIR).")
+
+
+def refuse_other_process_count(state: dict, path: Path, processes: int) -> None:
+    """A resumed fit on another number of processes (devices x nodes) than the checkpoint's run: refused, for the
+    reason of `refuse_batch_size_change` (each process counts the epoch's progress in its own batches, and the
+    position of a length-grouped order is cut for the global batch). Checkpoints from before it was recorded pass."""
+    recorded = state.get("toolkit", {}).get("processes")
+    if recorded is None or recorded == processes:
+        return
+    raise ConfigError(f"--ckpt_path {path.name} was trained by {_processes(recorded)} and this fit has "
+                      f"{_processes(processes)} (--trainer.devices x --trainer.num_nodes): a resumed fit keeps its "
+                      "number of processes, because each counts the epoch's progress in its own batches; resume on "
+                      f"{recorded}, or start a new fit from exported weights (export, then --model.pretrained_model "
+                      "DIR).")
+
+
+def _processes(count: int) -> str:
+    return f"{count} process" + ("" if count == 1 else "es")

@@ -57,6 +57,8 @@ class RunRecord(L.Callback):
         self._record = {"format": FORMAT, "model_class": _class_path(pl_module),
                         "data_class": _class_path(datamodule) if datamodule is not None else None,
                         "tokenizer_files": tokenizer_files(facts.tokenizer) if facts is not None else {}}
+        if stage == "fit":  # a resume on another number of processes is refused (resume_differences)
+            self._record["processes"] = trainer.world_size
         if stage == "fit" and hasattr(datamodule, "training_files"):
             try:
                 files = datamodule.training_files()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from functools import partial
+from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
@@ -29,6 +30,7 @@ from lightning_app.checkpointing.checkpoint_io import AtomicCheckpointIO
 from lightning_app.checkpointing.checkpoints import check_checkpoint_fits, load_checkpoint
 from lightning_app.checkpointing.chosen_checkpoint import describe_choice
 from lightning_app.checkpointing.from_checkpoint import checkpoint_settings, newest_run_unsaved, resolve_ckpt_path
+from lightning_app.checkpointing.resume_differences import refuse_other_process_count
 from lightning_app.checkpointing.run_dirs import claim_versions_atomically
 from lightning_app.checkpointing.run_lock import release_run_locks
 from lightning_app.parsing.command_line import SUBCOMMANDS, CommandLine
@@ -158,6 +160,8 @@ class BertCLI(LightningCLI):
         if ckpt is not None:
             state = self.checkpoint_state or load_checkpoint(ckpt)
             check_checkpoint_fits(self.model, ckpt, state)
+            if self.subcommand == "fit":
+                refuse_other_process_count(state, Path(ckpt), self.trainer.world_size)
         if self.subcommand == "fit":
             check_before_fit(self.trainer, self.datamodule, config_callables(self.config.fit.trainer))
 

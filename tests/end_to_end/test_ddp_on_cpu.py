@@ -23,7 +23,8 @@ def _ddp_fit(config: Path, subcommand: str = "fit", *extra: str) -> None:
 
 
 @pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
-def test_ddp_mlm_metrics_equal_single_process_and_checkpoint_resumes(tmp_path, tiny_bert, small_text):
+def test_ddp_mlm_metrics_equal_single_process_and_resuming_on_one_process_is_refused(tmp_path, tiny_bert, small_text,
+                                                                                     capsys):
     config = write_tiny_mlm_config(tmp_path, tmp_path / "ddp", tiny_bert, small_text, max_steps=-1, max_epochs=2)
     _ddp_fit(config)
     run_dir = tmp_path / "ddp" / "custom_mlm" / "version_0"
@@ -40,10 +41,14 @@ def test_ddp_mlm_metrics_equal_single_process_and_checkpoint_resumes(tmp_path, t
     assert math.isclose(single.trainer.callback_metrics["val/perplexity"].item(), ddp_perplexity, rel_tol=1e-4)
     assert math.isclose(single.trainer.callback_metrics["val/masked_accuracy"].item(), ddp_accuracy, abs_tol=1e-6)
 
-    # ... and training continues from it in a single process
-    resumed = cli_main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_epochs", "3",
-                        "--trainer.devices", "1"])
-    assert resumed.trainer.current_epoch == 3 and resumed.trainer.global_step > step
+    # ... but training does not continue from it in one process: Lightning restored the 2-process epoch count in
+    # that process's batches and read half of the next epoch (measured: 4 of its 8 batches), so this is refused
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["fit", "--config", str(config), "--ckpt_path", "last", "--trainer.max_epochs", "3",
+                  "--trainer.devices", "1"])
+    assert stop.value.code == 2
+    assert ("error: --ckpt_path last.ckpt was trained by 2 processes and this fit has 1 process (--trainer.devices x "
+            "--trainer.num_nodes): a resumed fit keeps its number of processes") in capsys.readouterr().err
 
 
 @pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed

@@ -70,6 +70,8 @@ CASES = {
     "batch size 0": (lambda t, b, s: ["--data.init_args.batch_size", "0"], ["--data.batch_size", "at least 1"]),
     "mask probability 1.5": (lambda t, b, s: ["--data.init_args.mlm_probability", "1.5"],
                              ["--data.mlm_probability=1.5", "outside (0, 1)"]),
+    "fill-mask candidates 0": (lambda t, b, s: ["--model.init_args.fill_mask_top_k", "0"],
+                               ["--model.fill_mask_top_k=0", "at least 1"]),
     "accumulation 0": (lambda t, b, s: ["--trainer.accumulate_grad_batches", "0"],
                        ["--trainer.accumulate_grad_batches=0", "at least 1"]),
     "tokenizer without vocab": (lambda t, b, s: ["--data.init_args.tokenizer", _tokenizer_without_vocab(t)],

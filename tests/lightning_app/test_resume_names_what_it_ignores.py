@@ -41,8 +41,8 @@ def test_resume_names_each_setting_it_ignores_and_which_value_wins(tmp_path, tin
         "optimizer state restored from it holds it; start a new fit to train with 0.01.",
         "warning: resume: model.weight_decay 0.01 -> 0.5 (typed): the checkpoint's 0.01 wins, because the optimizer "
         "state restored from it holds it; start a new fit to train with 0.5.",
-        "warning: resume: data.batch_size 4 -> 2 (your config): the checkpoint's 4 wins; type --data.batch_size 2 to "
-        "continue with yours.",
+        "warning: resume: data.batch_size 4 -> 2 (your config): the checkpoint's 4 wins, because a resumed fit keeps "
+        "its batch size.",
         "warning: resume: data.mlm_probability 0.15 -> 0.2 (typed): yours wins, the run continues with 0.2.",
         "warning: resume: trainer.max_steps 3 -> 4 " + schedule.format(new=4),
     ])
