@@ -35,6 +35,7 @@ class CommandLine:
     explicit: set[str] = field(default_factory=set)  # dotted keys, e.g. "data.train_file", "trainer.max_steps"
     values: dict[str, str | None] = field(default_factory=dict)  # explicit key -> the last value given
     environment: dict[str, str] = field(default_factory=dict)  # dotted key -> value, from PL_* variables
+    variables: dict[str, str] = field(default_factory=dict)  # dotted key -> the PL_* variable that set it
     help_requested: bool = False
 
     @classmethod
@@ -63,7 +64,8 @@ class CommandLine:
         prefix = f"PL_{self.subcommand.upper()}__" if self.subcommand else "PL_"
         for name in sorted(environ):
             if name.startswith(prefix) and len(name) > len(prefix):
-                self.environment[name[len(prefix):].lower().replace("__", ".")] = environ[name]
+                key = name[len(prefix):].lower().replace("__", ".")
+                self.environment[key], self.variables[_dotted(key)] = environ[name], name
 
     def keep_environment(self, known_sections: Iterable[str]) -> None:
         """Forget variables whose first part is not one of the parser's options (without a subcommand, `PL_` also
@@ -78,6 +80,17 @@ class CommandLine:
             else:
                 self.explicit.add(_dotted(key))
                 self.values.setdefault(_dotted(key), value)  # a typed option wins
+
+    def blame_variable(self, sentence: str) -> str:
+        """A refusal that starts with an option set by a `PL_*` variable and not typed, prefixed with that variable:
+        the user would search the command line for the option in vain."""
+        typed = {_dotted(key) for key, _ in map(lambda index: _flag(self.args, index), range(len(self.args))) if key}
+        values = {_dotted(key): value for key, value in self.environment.items()}
+        for key, variable in self.variables.items():
+            named = sentence.startswith((f"--{key} ", f"--{key}=")) and key not in typed
+            if named or sentence.startswith(f"--{key}={values[key]} "):
+                return f"environment variable {variable}: {sentence}"
+        return sentence
 
     def typed(self, key: str) -> bool:
         """True when `key` (e.g. "data.train_file") or a whole section above it ("data") was set explicitly."""

@@ -79,6 +79,12 @@ class BertCLI(LightningCLI):
 
     # --- parsing --------------------------------------------------------------------------------------------
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
+        try:
+            self._parse(parser)
+        except ConfigError as error:  # a bad value from a PL_* variable names the variable
+            raise ConfigError(self.command_line.blame_variable(str(error))) from None
+
+    def _parse(self, parser: LightningArgumentParser) -> None:
         """One jsonargparse parse of `CommandLine.arguments()` (precedence in `command_line`'s docstring); with
         `--ckpt_path`, the checkpoint's recorded settings join in at their rank."""
         line = self.command_line

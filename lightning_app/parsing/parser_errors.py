@@ -59,6 +59,8 @@ PATTERNS = {
     "given": re.compile(r"^\s*Given value: (.*)$", re.MULTILINE),
     # each type a value of a Union (e.g. Optional[list[str]]) was checked against
     "expected_type": re.compile(r"Expected a <class '(\w+)'>"),
+    # a flag `--print_config=FLAGS` does not know
+    "print_config_flag": re.compile(r'Invalid option "([^"]*)" for (--print_config)'),
     # `--KEY null` for a group that is not optional (`nonfinite_loss`)
     "null_group": re.compile(r"""Parser key "([^"]+)":\s*Unable to load config .null."""),
 }
@@ -73,6 +75,9 @@ def one_sentence(message: str, hint: str | None = None) -> str | None:
     fix += "" if fix.endswith("?") else "."
     if (null := PATTERNS["null_group"].search(message)) and null.group(1) in CANNOT_SWITCH_OFF:
         return switch_off_refused(null.group(1))
+    if flag := PATTERNS["print_config_flag"].search(message):
+        return (f"{flag.group(2)}={flag.group(1)}: {flag.group(1)} is not one of its flags; pass {flag.group(2)} "
+                f"alone, or with flags from its --help (e.g. {flag.group(2)}=skip_default).")
     if unrecognized := PATTERNS["unrecognized"].search(message):
         return f"{unrecognized.group(1).split('=', 1)[0]} is not an option; {fix}"
     if group := PATTERNS["group_option"].search(message):

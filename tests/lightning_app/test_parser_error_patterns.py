@@ -46,6 +46,7 @@ TRIGGERS = {
     "given": (["--max_epochs", "abc"], ["abc"]),
     "expected_type": (["--max_epochs", "abc"], ["int", "NoneType"]),
     "null_group": (["--trainer", "null"], ["trainer", "trainer"]),  # the error and its cause name it
+    "print_config_flag": (["--print_config=skip_nul"], [("skip_nul", "--print_config")]),
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import PROJECT_ROOT, fit_tiny_mlm, printed_config
+from cli_helpers import PROJECT_ROOT, fit_tiny_mlm, printed_config, run_bad_input
 from conftest import TINY_BERT
 
 from lightning_app.cli import cli_main
@@ -67,6 +67,22 @@ def test_a_config_file_given_in_the_environment_is_checked_like_a_typed_one(caps
         cli_main(["fit", "--config", MLM_CONFIG])
     assert stop.value.code == 2
     assert "missing.yaml does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable, value, typed, expected", [
+    ("PL_FIT__DATA__BATCH_SIZ", "3", [], "environment variable PL_FIT__DATA__BATCH_SIZ: --data.batch_siz is not an "
+     "option of data_modules.CustomTextDataModule; check the spelling: did you mean --data.batch_size?"),
+    ("PL_FIT__DATA__BATCH_SIZE", "eight", ["--data.batch_size", "9"], "environment variable PL_FIT__DATA__BATCH_SIZE: "
+     "--data.batch_size=eight is not an integer; pass an integer."),
+], ids=["misspelt", "typed beside it"])
+def test_a_bad_value_from_an_environment_variable_names_the_variable(variable, value, typed, expected, capsys,
+                                                                      monkeypatch, tmp_path, bad_input_table):
+    monkeypatch.setenv(variable, value)
+    message = run_bad_input(capsys, ["fit", "--config", MLM_CONFIG, *typed, "--print_config"], tmp_path)
+    assert message == f"error: {expected}"
+    if not typed:
+        bad_input_table.record("misspelt PL_* variable", [f"{variable}={value}", "fit", "--config", "custom_mlm.yaml"],
+                               message)
 
 
 def test_upstream_jsonargparse_ranks_config_files_above_environment_variables(tmp_path, monkeypatch):
