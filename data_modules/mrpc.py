@@ -10,7 +10,7 @@ from data_modules.caching import cached_rows, file_fingerprint, tokenizer_finger
 from data_modules.collators import PairCollator
 from data_modules.length_grouped import length_grouped_sampler
 from data_modules.pair_files import UNLABELLED, PairFile, read_pairs, require_labels
-from data_modules.reading import resolve_data_file
+from data_modules.reading import resolve_data_file, user_path
 from data_modules.scaffold import TaskDataModule
 from foundation.errors import ConfigError
 
@@ -47,8 +47,9 @@ class MRPCDataModule(TaskDataModule):
                  eval_batch_size: int | None = None, group_by_length: bool = True, both_orders: bool = False,
                  **kwargs):
         data_dir, train_file, validation_file, test_file, predict_file = (
-            None if p is None else str(Path(p).expanduser().absolute())
-            for p in (data_dir, train_file, validation_file, test_file, predict_file))
+            user_path(value, f"--data.{name}") for name, value in (
+                ("data_dir", data_dir), ("train_file", train_file), ("validation_file", validation_file),
+                ("test_file", test_file), ("predict_file", predict_file)))
         eval_batch_size = 2 * batch_size if eval_batch_size is None else eval_batch_size
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, **kwargs)
         if (predict_sentence1 is None) != (predict_sentence2 is None):

@@ -26,6 +26,16 @@ SEARCH_ROOTS = (PROJECT_ROOT.parent / "shared" / "data", PROJECT_ROOT / "data")
 PIECE_BYTES = 1 << 20  # longest run of one line read (and later tokenized) at once
 
 
+def user_path(value: str | None, option: str) -> str | None:
+    """A path the user gave, made absolute so that a checkpoint records where its data really was; an empty one is
+    refused (`Path("")` is the current directory, which would be reported as a directory)."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise ConfigError(f"{option} is empty; pass a path, or leave the option out.")
+    return str(Path(value).expanduser().absolute())
+
+
 def resolve_data_file(explicit: str | None, data_dir: str | None, relative: str, option: str) -> Path:
     """Find one corpus file by the project's resolution order, or raise a `ConfigError` naming `option`.
 
@@ -58,6 +68,9 @@ def existing_file(path: Path, option: str) -> Path:
     """`path` if it is a readable file; otherwise one sentence saying what it is instead."""
     if path.is_dir():
         raise ConfigError(f"{option}: {str(path)!r} is a directory, not a file; pass the path of the file itself.")
+    if path.exists() and not path.is_file():
+        raise ConfigError(f"{option}: {str(path)!r} is not a regular file (a device, pipe or socket); pass the path "
+                          "of a text file.")
     if not path.is_file():
         raise ConfigError(f"{option}: file {str(path)!r} does not exist; pass the path of an existing file.")
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_modules.masked_lm import MaskedLMDataModule
-from data_modules.reading import resolve_data_file
+from data_modules.reading import resolve_data_file, user_path
 from data_modules.splits import check_percentage
 from foundation.errors import ConfigError
 
@@ -36,8 +36,10 @@ class CustomTextDataModule(MaskedLMDataModule):
                  test_file: str | None = None, data_dir: str | None = None,
                  validation_split_percentage: float = 5.0, line_by_line: bool = False, split_seed: int = 42,
                  **kwargs):
-        train_file, validation_file, test_file, data_dir = map(_absolute, (train_file, validation_file, test_file,
-                                                                           data_dir))
+        train_file, validation_file, test_file, data_dir = (
+            user_path(value, f"--data.{name}") for name, value in (("train_file", train_file),
+                                                                   ("validation_file", validation_file),
+                                                                   ("test_file", test_file), ("data_dir", data_dir)))
         super().__init__(**kwargs)
         check_percentage(validation_split_percentage)
         self.train_file, self.validation_file, self.test_file = train_file, validation_file, test_file
@@ -75,7 +77,3 @@ class StreamingTextDataModule(CustomTextDataModule):
             raise ConfigError("--data.train_file is not set; pass the path of your .txt corpus.")
         return super().train_path()
 
-
-def _absolute(path: str | None) -> str | None:
-    """A user's relative path made absolute, so a checkpoint records where its data really was."""
-    return None if path is None else str(Path(path).expanduser().absolute())

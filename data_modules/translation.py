@@ -18,7 +18,7 @@ from data_modules.bpe import trained_bpe
 from data_modules.caching import cached_rows, file_fingerprint, key_digest, tokenizer_fingerprint
 from data_modules.collators import PaddingCollator
 from data_modules.masked_lm import BLOCK_FEATURES
-from data_modules.reading import read_text_lines, resolve_data_file
+from data_modules.reading import read_text_lines, resolve_data_file, user_path
 from data_modules.scaffold import STAGE_SPLITS, TaskDataModule
 from data_modules.splits import check_percentage, held_out_mask
 from data_modules.streaming_text import iter_blocks
@@ -68,8 +68,8 @@ class TranslationTextDataModule(TaskDataModule):
                  validation_split_percentage: float = 5.0, split_seed: int = 42, vocab_size: int = 8000,
                  extra_eval_files: dict[str, str] | None = None, ood_eval_lines: int = 400, batch_size: int = 1,
                  eval_batch_size: int = 16, predict_prompts: list[str] | None = None, **kwargs):
-        corpus_file, data_dir, test_file = (None if p is None else str(Path(p).expanduser().absolute())
-                                            for p in (corpus_file, data_dir, test_file))
+        corpus_file, data_dir, test_file = (user_path(value, f"--data.{name}") for name, value in (
+            ("corpus_file", corpus_file), ("data_dir", data_dir), ("test_file", test_file)))
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, **kwargs)
         self.directions = list(directions or ["en-tr"])
         self.templates = {**TEMPLATES, **(templates or {})}

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from data_modules.masked_lm import MaskedLMDataModule
-from data_modules.reading import SEARCH_ROOTS
+from data_modules.reading import SEARCH_ROOTS, user_path
 from foundation.errors import ConfigError
 from foundation.hub import hub_is_reachable
 from foundation.leftovers import written_whole
@@ -48,7 +48,7 @@ class WikiText2DataModule(MaskedLMDataModule):
     """
 
     def __init__(self, data_dir: str | None = None, **kwargs):
-        data_dir = None if data_dir is None else str(Path(data_dir).expanduser().absolute())
+        data_dir = user_path(data_dir, "--data.data_dir")
         super().__init__(**kwargs)
         self.data_dir = data_dir
         self._files: dict[str, Path] = {}

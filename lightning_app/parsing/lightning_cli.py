@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelSummary, RichModelSummary
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, RichModelSummary
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
@@ -143,7 +143,7 @@ class BertCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
         config = self.config[self.subcommand] if self.subcommand else self.config
         config_init = self.config_init[self.subcommand] if self.subcommand else self.config_init
-        listed = list(config_init.trainer.get("callbacks") or [])
+        listed = without_checkpointing(list(config_init.trainer.get("callbacks") or []), config.trainer)
         always_on = app_callbacks.always_on_callbacks(config_init, config.get("seed_everything"), listed)
         kwargs["callbacks"] = listed + always_on + self.placement.evaluation_outputs(self.subcommand, config)
         trainer = checked_trainer(partial(super().instantiate_trainer, **kwargs), config.trainer)
@@ -216,4 +216,15 @@ def _user_error_in(error: BaseException | None) -> BaseException | None:
         error, seen = error.__cause__ or error.__context__, seen + 1
     return None
 
+
+def without_checkpointing(callbacks: list, trainer_config) -> list:
+    """`--trainer.enable_checkpointing false` leaves the config's ModelCheckpoint callbacks out, with one line
+    (Lightning refuses the combination, and the shipped configs all list one)."""
+    if trainer_config.get("enable_checkpointing") is not False:
+        return callbacks
+    kept = [callback for callback in callbacks if not isinstance(callback, ModelCheckpoint)]
+    if len(kept) < len(callbacks):
+        rank_zero_info_stderr("--trainer.enable_checkpointing false: this run writes no checkpoints (the config's "
+                              "ModelCheckpoint callbacks are left out).")
+    return kept
 

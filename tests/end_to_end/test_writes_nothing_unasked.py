@@ -104,3 +104,14 @@ def test_memory_bench_runs_fit_in_its_workdir_not_in_the_repository(tmp_path, mo
     command = started["command"]
     root = Path(command[command.index("--trainer.default_root_dir") + 1])
     assert started["cwd"] == tmp_path and tmp_path in root.parents
+
+
+def test_enable_checkpointing_false_trains_without_writing_a_checkpoint(tmp_path, tiny_bert, small_text, capsys):
+    from lightning_app.cli import cli_main
+
+    config = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text, max_steps=3,
+                                   limit_val_batches=1)  # the config lists two ModelCheckpoint callbacks
+    fit = cli_main(["fit", "--config", str(config), "--trainer.enable_checkpointing", "false"])
+    assert fit.trainer.global_step == 3 and fit.trainer.checkpoint_callbacks == []
+    assert "--trainer.enable_checkpointing false: this run writes no checkpoints" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.ckpt"))
