@@ -1,6 +1,9 @@
 """CustomTextDataModule: splits, blocks, caching, and the bad inputs users actually give it."""
 
+from types import SimpleNamespace
+
 import pytest
+import torch
 
 from data_modules import CustomTextDataModule
 from foundation.errors import ConfigError
@@ -111,3 +114,34 @@ def test_a_trained_wordpiece_is_not_reused_across_splits_that_train_it_on_other_
     assert len(trained(validation_split_percentage=20)) == 2  # other lines: its own vocabulary
     assert len(trained(validation_split_percentage=20, split_seed=7)) == 3
     assert len(trained(validation_file=str(small_text))) == 4  # every line of the file trains it
+
+
+def _masked(dm: CustomTextDataModule, batch: dict, training: bool, epoch: int) -> dict:
+    """`batch` as the model receives it in a training or validation step of `epoch` (masks drawn on transfer)."""
+    dm.trainer = SimpleNamespace(predicting=False, training=training, current_epoch=epoch, overfit_batches=0)
+    return dm.on_before_batch_transfer({key: value.clone() if torch.is_tensor(value) else value
+                                        for key, value in batch.items()}, 0)
+
+
+def test_the_mask_probability_reaches_the_batches(small_text):
+    dm = _setup(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32, mlm_probability=0.3)
+    batch = next(iter(dm.train_dataloader()))
+    labels = _masked(dm, batch, training=True, epoch=0)["labels"]
+    special = torch.isin(batch["input_ids"], torch.tensor(dm.tokenizer.all_special_ids))
+    maskable = ((batch["attention_mask"] == 1) & ~special).sum(1).double()
+    assert (labels != -100).sum(1).tolist() == torch.floor(0.3 * maskable + 0.5).long().tolist()  # per row
+
+
+def test_validation_masks_are_the_same_every_epoch_and_training_masks_are_not(small_text):
+    dm = _setup(train_file=str(small_text), validation_split_percentage=30, max_seq_length=32)
+    batch = next(iter(dm.val_dataloader()))
+    assert torch.equal(_masked(dm, batch, False, 0)["labels"], _masked(dm, batch, False, 3)["labels"])
+    assert not torch.equal(_masked(dm, batch, True, 0)["labels"], _masked(dm, batch, True, 3)["labels"])
+
+
+def test_the_seed_sets_the_training_order(small_text):
+    def first_batch(seed: int) -> list[int]:
+        dm = _setup(train_file=str(small_text), validation_split_percentage=20, max_seq_length=32, seed=seed)
+        return next(iter(dm.train_dataloader()))["index"].tolist()
+
+    assert first_batch(1) == first_batch(1) != first_batch(2)

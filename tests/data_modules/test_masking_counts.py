@@ -24,6 +24,7 @@ def test_exact_counts_and_80_10_10_split():
     lengths = [128, 100, 67, 20, 5, 3]
     ids = _batch(lengths, 128)
     masked, labels = _masker()(ids, torch.arange(len(lengths)), epoch=0)
+    replaced = drawn = 0
     for row, length in enumerate(lengths):
         maskable = length - 2
         n = max(1, int(0.15 * maskable + 0.5))
@@ -35,8 +36,10 @@ def test_exact_counts_and_80_10_10_split():
         # unchanged + random = the rest; random ones differ from the original unless they drew the same id
         changed = (masked[row] != ids[row]) & selected & (masked[row] != MASK)
         assert changed.sum() <= n_random
+        replaced, drawn = replaced + int(changed.sum()), drawn + n_random
         assert torch.equal(labels[row][selected], ids[row][selected])
         assert torch.equal(masked[row][~selected], ids[row][~selected])  # nothing else touched
+    assert replaced >= drawn - 1  # the 10% random share is drawn (one may hit its own id among ~30k)
 
 
 def test_rank_split_exact_with_given_scores():

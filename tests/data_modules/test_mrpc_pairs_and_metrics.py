@@ -92,6 +92,9 @@ def test_length_grouped_sampler_is_a_seeded_permutation_with_less_padding():
         return sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in batches)
 
     assert padded(order) < 0.2 * padded(torch.randperm(1000, generator=generator).tolist())
+    longest = [max(lengths[i] for i in order[k: k + 32]) for k in range(0, 1000, 32)]
+    descending = sum(a >= b for a, b in zip(longest, longest[1:])) / (len(longest) - 1)
+    assert descending < 0.7  # the grouped batches are shuffled, not served longest first (sorted: 1.0)
 
 
 def test_layerwise_learning_rates():

@@ -15,6 +15,7 @@ from foundation.errors import ConfigError
 from models import CausalLanguageModel
 from models.bce_term import bce_weight_at, vocabulary_bce
 from models.causal_lm import build_decoder
+from models.fast_dropout import use_fast_dropout
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
         "max_position_embeddings": 64, "vocab_size": 120}
@@ -52,6 +53,26 @@ def test_no_leak_loaded_from_a_directory_saved_without_is_decoder(tmp_path):
     model = build_decoder(str(tmp_path), None, None)
     assert model.config.is_decoder
     _assert_no_leak(model)
+
+
+def test_no_leak_in_training_on_the_fast_dropout_attention():
+    """Training runs attention through the fast-dropout path (eval takes stock SDPA): causality checked there too,
+    with attention dropout on and the same masks drawn for both inputs."""
+    model = build_decoder(None, {**TINY, "attention_probs_dropout_prob": 0.3, "hidden_dropout_prob": 0.0}, None)
+    assert use_fast_dropout(model)
+    model.train()
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 120, (2, 24), generator=generator)
+
+    def prefix(inputs: torch.Tensor, seed: int, t: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return model(input_ids=inputs, attention_mask=torch.ones_like(inputs)).logits[:, : t + 1]
+
+    for t in (0, 7, 15, 22):
+        changed = ids.clone()
+        changed[:, t + 1:] = torch.randint(5, 120, (2, 23 - t), generator=generator)
+        assert torch.equal(prefix(changed, 3, t), prefix(ids, 3, t)), f"leak at t={t}"
+    assert not torch.equal(prefix(ids, 3, 22), prefix(ids, 4, 22))  # the dropout is really drawn
 
 
 def test_the_leak_exists_without_is_decoder():

@@ -292,9 +292,10 @@ def test_fused_head_keeps_the_decoder_tied_to_the_embeddings():
     assert eval_count == count
 
 
-@pytest.mark.parametrize("scale", [0.3, 3.0])  # row maxima below 15 (shared exponentials) and above (stable form)
-def test_fused_head_losses_are_accurate_against_float64(scale):
-    h, weight, bias, targets = _head_inputs(n=40, hidden=32, vocab=3000, scale=scale)
+@pytest.mark.parametrize("scale, vocab", [(0.3, 3000), (3.0, 3000), (0.3, 3002)],
+                         ids=["shared exponentials", "stable form", "chunk not a multiple of 4"])  # row maxima < / > 15
+def test_fused_head_losses_are_accurate_against_float64(scale, vocab):
+    h, weight, bias, targets = _head_inputs(n=40, hidden=32, vocab=vocab, scale=scale)
     logits = (h @ weight.t() + bias).double()
     assert (logits.max() > 15) == (scale > 1)
     with torch.no_grad():
@@ -329,6 +330,20 @@ def test_sparse_last_layer_and_fused_head_run_under_bf16_autocast(tiny_bert):
     logits = h.detach() @ weight.detach().t() + bias.detach()
     torch.testing.assert_close(ce, F.cross_entropy(logits, targets), rtol=2e-2, atol=2e-2)  # bf16 logits
     assert torch.isfinite(h.grad).all() and torch.isfinite(weight.grad).all() and weight.grad.dtype == torch.float32
+    exact = h.detach().clone().requires_grad_()
+    logits = exact @ weight.detach().t() + bias.detach()
+    (F.cross_entropy(logits, targets) + vocabulary_bce(logits, targets)).backward()
+    assert (h.grad - exact.grad).norm() < 0.05 * exact.grad.norm()  # bf16 matmuls: ~1% off, every chunk summed
+
+
+def test_the_sparse_last_layer_draws_attention_dropout_in_training(tiny_bert):
+    ids, mask = _padded_inputs()
+    _, model = _bert_pair({**tiny_bert, "num_hidden_layers": 1}, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.5)
+    torch.manual_seed(1)
+    training = selected_hidden_states(model.bert, ids, mask, _labelled(ids))
+    model.eval()
+    assert not torch.allclose(training, selected_hidden_states(model.bert, ids, mask, _labelled(ids)))
 
 
 def test_cls_only_last_layer_gives_the_classifier_the_same_logits_and_gradients(tiny_bert):
