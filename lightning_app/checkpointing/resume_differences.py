@@ -96,7 +96,6 @@ def trainer_differences(run_dir: Path | None, configured_trainer, line: CommandL
     return lines
 
 
-
 def refuse_batch_size_change(path: Path, old, new) -> None:
     """A typed `--data.batch_size` other than the checkpoint's, on a resumed fit: refused. Lightning restores the
     epoch's progress counted in batches of the old size; measured on 2.6 with another size, a resume inside an epoch

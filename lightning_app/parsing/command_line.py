@@ -84,7 +84,7 @@ class CommandLine:
     def blame_variable(self, sentence: str) -> str:
         """A refusal that starts with an option set by a `PL_*` variable and not typed, prefixed with that variable:
         the user would search the command line for the option in vain."""
-        typed = {_dotted(key) for key, _ in map(lambda index: _flag(self.args, index), range(len(self.args))) if key}
+        typed = {_dotted(key) for key, _ in (_flag(self.args, index) for index in range(len(self.args))) if key}
         values = {_dotted(key): value for key, value in self.environment.items()}
         for key, variable in self.variables.items():
             named = sentence.startswith((f"--{key} ", f"--{key}=")) and key not in typed
