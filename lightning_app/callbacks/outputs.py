@@ -11,7 +11,6 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info
 
 from foundation.leftovers import written_whole
-from lightning_app.checkpointing.checkpoints import load_checkpoint
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -28,17 +27,18 @@ class EvaluationRecord(L.Callback):
         output_dir: where to write (the CLI passes the checkpoint's run `evaluations/` folder).
         name: file stem, e.g. `epoch2-step66.validate`.
         ckpt_path: the checkpoint evaluated (recorded in the file).
+        ckpt_step: that checkpoint's step, recorded as the evaluation's (`validate`/`test` restore weights only, so
+            the trainer's step stays 0).
     """
 
-    def __init__(self, output_dir: str, name: str, ckpt_path: str | None = None):
-        self.output_dir, self.name, self.ckpt_path = Path(output_dir), name, ckpt_path
+    def __init__(self, output_dir: str, name: str, ckpt_path: str | None = None, ckpt_step: int | None = None):
+        self.output_dir, self.name, self.ckpt_path, self.ckpt_step = Path(output_dir), name, ckpt_path, ckpt_step
 
     def _write(self, trainer: L.Trainer, prefix: str) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(prefix)}
-        # the checkpoint's own step: `validate`/`test` restore weights only, so the trainer's step stays 0
-        step = load_checkpoint(self.ckpt_path).get("global_step") if self.ckpt_path else trainer.global_step
+        step = self.ckpt_step if self.ckpt_path else trainer.global_step
         record = {"subcommand": trainer.state.fn.value, "ckpt_path": self.ckpt_path, "global_step": step,
                   "metrics": metrics}
         path = self.output_dir / f"{self.name}.json"

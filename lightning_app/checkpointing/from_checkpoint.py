@@ -20,7 +20,7 @@ from lightning_app.checkpointing.resume_differences import (
     resume_differences,
     trainer_differences,
 )
-from lightning_app.checkpointing.run_dirs import find_checkpoint, run_of, versions
+from lightning_app.checkpointing.run_dirs import find_checkpoint, fixed_dirpaths, run_of, versions
 from lightning_app.checkpointing.run_record import changed_data_files, recorded_tokenizer_dir
 from lightning_app.parsing.command_line import CommandLine
 
@@ -63,7 +63,7 @@ def checkpoint_places(trainer) -> list[tuple[Path, bool]]:
     .ckpt files itself, else its `version_*/checkpoints/` do. As `BertCLI._place_logs` and Lightning place them: a
     ModelCheckpoint `dirpath`; the logger's `<save_dir>/<name>`, where a typed `--trainer.default_root_dir` replaces
     `save_dir`; without a logger Lightning's `<default_root_dir>/checkpoints`; Lightning's default logger otherwise."""
-    places = [(Path(dirpath), True) for dirpath in _checkpoint_dirpaths(trainer)]
+    places = [(dirpath, True) for dirpath in fixed_dirpaths(trainer)]
     root, logger = trainer.get("default_root_dir"), trainer.get("logger")
     init = getattr(logger, "init_args", None)
     if init is not None and init.get("save_dir"):
@@ -75,12 +75,6 @@ def checkpoint_places(trainer) -> list[tuple[Path, bool]]:
     else:
         places.append((Path(root or ".") / "lightning_logs", False))
     return list(dict.fromkeys(places))
-
-
-def _checkpoint_dirpaths(trainer) -> list[str]:
-    return [callback.init_args.dirpath for callback in trainer.get("callbacks") or []
-            if "ModelCheckpoint" in str(getattr(callback, "class_path", ""))
-            and getattr(getattr(callback, "init_args", None), "dirpath", None)]
 
 
 def _newest_last(root: Path, flat: bool) -> Path | None:

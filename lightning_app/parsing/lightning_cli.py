@@ -126,6 +126,8 @@ class BertCLI(LightningCLI):
         config = self.config[self.subcommand]
         if config.get("nonfinite_loss", "") is None:  # `nonfinite_loss: null` in a config file
             raise ConfigError(app_callbacks.always_on.switch_off_refused("nonfinite_loss"))
+        if config.get("ckpt_path") and self.checkpoint_state is None:  # named in a config file: read it once, here
+            self.checkpoint_state = load_checkpoint(config.ckpt_path)
         for line in self._chosen_checkpoint_lines(config) + [f"warning: {d}" for d in self.differences]:
             rank_zero_info_stderr(line)
         check_trainer_options(config.trainer)
@@ -137,7 +139,7 @@ class BertCLI(LightningCLI):
         which = self.command_line.ckpt_path
         if which not in ("last", "best") or not config.get("ckpt_path"):
             return []
-        return [describe_choice(which, config.ckpt_path, self.checkpoint_state or load_checkpoint(config.ckpt_path))]
+        return [describe_choice(which, config.ckpt_path, self.checkpoint_state)]
 
     # --- the trainer and what every run gets ----------------------------------------------------------------
     def instantiate_trainer(self, **kwargs) -> L.Trainer:
@@ -145,7 +147,8 @@ class BertCLI(LightningCLI):
         config_init = self.config_init[self.subcommand] if self.subcommand else self.config_init
         listed = without_checkpointing(list(config_init.trainer.get("callbacks") or []), config.trainer)
         always_on = app_callbacks.always_on_callbacks(config_init, config.get("seed_everything"), listed)
-        kwargs["callbacks"] = listed + always_on + self.placement.evaluation_outputs(self.subcommand, config)
+        kwargs["callbacks"] = listed + always_on + self.placement.evaluation_outputs(self.subcommand, config,
+                                                                                          self.checkpoint_state)
         trainer = checked_trainer(partial(super().instantiate_trainer, **kwargs), config.trainer)
         if trainer.fast_dev_run:  # Lightning 2.6's ModelCheckpoint.on_train_end writes save_last even under
             for checkpoint in trainer.checkpoint_callbacks:  # fast_dev_run, which "disables checkpointing"
@@ -164,7 +167,7 @@ class BertCLI(LightningCLI):
             connect(self.model, self.datamodule)
         ckpt = self.config[self.subcommand].get("ckpt_path")
         if ckpt is not None:
-            state = self.checkpoint_state or load_checkpoint(ckpt)
+            state = self.checkpoint_state
             check_checkpoint_fits(self.model, ckpt, state)
             if self.subcommand == "fit":
                 refuse_other_process_count(state, Path(ckpt), self.trainer.world_size)

@@ -16,7 +16,6 @@ from pathlib import Path
 import lightning as L
 
 from lightning_app import callbacks as app_callbacks
-from lightning_app.checkpointing.checkpoints import load_checkpoint
 from lightning_app.checkpointing.run_dirs import (
     check_writable,
     evaluation_dir,
@@ -61,7 +60,7 @@ class RunPlacement:
         if logger is not None and self.command_line.typed("trainer.default_root_dir") and not \
                 self.command_line.typed("trainer.logger.save_dir"):
             logger.save_dir = trainer.default_root_dir  # --trainer.default_root_dir is honoured, not ignored
-        step = (checkpoint_state or load_checkpoint(ckpt)).get("global_step", -1) if ckpt else None
+        step = checkpoint_state.get("global_step", -1) if ckpt else None
         run = run_of(ckpt) if ckpt else None
         if logger is not None and run is not None:
             self._resume_into(logger, run, ckpt, step)
@@ -88,7 +87,7 @@ class RunPlacement:
         warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
         self.held.append(hold_run(run_dir))
 
-    def evaluation_outputs(self, subcommand: str, config) -> list[L.Callback]:
+    def evaluation_outputs(self, subcommand: str, config, checkpoint_state: dict | None) -> list[L.Callback]:
         """The callbacks that write what `validate`/`test`/`predict` produce (none for `fit`)."""
         if subcommand not in ("validate", "test", "predict"):
             return []
@@ -101,7 +100,8 @@ class RunPlacement:
                                   f"to {folder}.")
         if subcommand == "predict":
             return [app_callbacks.PredictionFiles(str(folder / f"{stem}.predict"))]
-        return [app_callbacks.EvaluationRecord(str(folder), f"{stem}.{subcommand}", ckpt)]
+        step = checkpoint_state.get("global_step") if ckpt else None
+        return [app_callbacks.EvaluationRecord(str(folder), f"{stem}.{subcommand}", ckpt, step)]
 
 
 def tensorboard_args(trainer_config):
