@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import yaml
+from records import provenance
 from timing import ChildLoad
 
 from data_modules.translation import TranslationTextDataModule
@@ -230,7 +231,8 @@ def main() -> None:
     parser.add_argument("--speed_rounds", type=int, default=3, help="interleaved speed rounds (0 = none)")
     parser.add_argument("--speed_steps", type=int, default=400, help="optimizer steps per speed run")
     parser.add_argument("--skip_quality", action="store_true", help="only the speed rounds")
-    parser.add_argument("--peer_only", choices=sorted(PEERS), help="(internal) run one peer and print its JSON")
+    parser.add_argument("--peer_only", choices=sorted(PEERS),
+                        help="run only this peer and print its JSON line (our_recipe_bce is recipe E's peer)")
     parser.add_argument("--no_eval", action="store_true", help="(internal) the peer skips its validation")
     args = parser.parse_args()
     minilm = str(embedded_model_dir())
@@ -242,14 +244,15 @@ def main() -> None:
                                   evaluate=not args.no_eval, bce=bce)))
         return
     if args.speed_rounds > 0:
-        print(json.dumps(speed_rounds(minilm, args.speed_rounds, args.speed_steps, args.out)), flush=True)
+        print(json.dumps({**speed_rounds(minilm, args.speed_rounds, args.speed_steps, args.out), **provenance()}),
+              flush=True)
     if args.skip_quality:
         return
     peers = {name: run_peer_process(name, args.steps, args.out) for name in PEERS}
     for label, extra in (("BCE on", []), ("BCE off", ["--model.init_args.bce_enabled", "false"])):
         ours = run_ours(minilm, args.steps, args.out / f"ours_minilm_{label.split()[1]}", extra)
         print(json.dumps(ours_vs_peers(f"tr_en_bce_lm, MiniLM tokenizer (like-for-like), {label}", args.steps,
-                                       ours, peers)), flush=True)
+                                       ours, peers) | provenance()), flush=True)
     if args.skip_bpe:
         return
     for label, extra in (("BCE on", []), ("BCE off", ["--model.init_args.bce_enabled", "false"])):

@@ -22,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from records import provenance
 from timing import ChildLoad
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,7 +102,7 @@ def main() -> None:
                       "global_batch": args.global_batch, "steps": args.steps, "warmup": args.warmup,
                       "rounds": args.rounds, "samples_per_s": rates, "other_load": loads,
                       "median_samples_per_s": median, "ratio_2x1_over_1x2": ratio, "goal": 0.9,
-                      "met": None if args.smoke else ratio >= 0.9}), flush=True)
+                      "met": None if args.smoke else ratio >= 0.9, **provenance()}), flush=True)
 
 
 if __name__ == "__main__":

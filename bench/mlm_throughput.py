@@ -25,6 +25,7 @@ import time
 
 import torch
 from mfu import flops_per_token, peak_flops_per_s
+from records import provenance
 from timing import StepClock
 
 from data_modules import WikiText2DataModule
@@ -234,11 +235,11 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.side == "both" and (args.rounds > 1 or len(args.configs) > 1):
         for name in args.configs:
-            print(json.dumps(interleaved(name, args)), flush=True)
+            print(json.dumps({**interleaved(name, args), **provenance()}), flush=True)
         return
     peak = matmul_flops_per_s(args.device, dtype=torch.bfloat16 if args.precision.startswith("bf16") else torch.float32)
     for name in args.configs:
-        print(json.dumps(bench(name, args.batch_size, args.block_size, args, peak)), flush=True)
+        print(json.dumps({**bench(name, args.batch_size, args.block_size, args, peak), **provenance()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from records import provenance
 from timing import ChildLoad
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,7 +220,8 @@ def main() -> None:
                                             "peer_group_by_length", "max_steps", "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
         out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", "smoke": args.smoke, **recipe,
-               "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, **compare_over_seeds(args, Path(tmp))}
+               "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, **compare_over_seeds(args, Path(tmp)),
+               **provenance()}
         print(json.dumps(out), flush=True)
 
 

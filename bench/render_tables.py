@@ -47,50 +47,60 @@ def _mrpc_measured(run: dict) -> str:
             f"{_pm(peer, 'wall_s', 0)} s ({ours['runs']} seeds, {epochs} epoch{'s' * (epochs != 1)})")
 
 
+def _made(record: dict | None) -> str:
+    """Where and when a record was measured (records written before the benches recorded it say so)."""
+    if not record or "machine" not in record:
+        return "not recorded" if record else ""
+    return f"{record['machine']['cpu']}, {record['commit']}, {record['date'][:10]}"
+
+
 def target_rows(records: list[dict]) -> list[str]:
     by_bench = {r.get("bench"): r for r in records if r.get("bench") and not r.get("smoke")}
-    rows = ["| target | measured | ratio | goal |", "|---|---|---|---|"]
+    rows = ["| target | measured | ratio | goal | machine, commit, date |", "|---|---|---|---|---|"]
     mrpc_runs = {r.get("precision", "32-true"): r for r in records
                  if r.get("bench") == "mrpc_vs_hf" and not r.get("smoke") and "speedup" in r}
     mrpc = mrpc_runs.get("32-true")
     if mrpc:
         rows.append(f"| MRPC vs `Trainer` (dynamic padding, group_by_length) | {_mrpc_measured(mrpc)} | "
-                    f"{_ratio(mrpc['speedup'], 1.5, mrpc['f1_at_least_peer'], ' at >= its F1')} |")
+                    f"{_ratio(mrpc['speedup'], 1.5, mrpc['f1_at_least_peer'], ' at >= its F1')} | {_made(mrpc)} |")
         if "speedup_vs_pad_to_128_seed0" in mrpc:
             rows.append(f"| MRPC vs `Trainer` padding to 128 (reference, seed {mrpc['seeds'][0]}) | | "
-                        f"{mrpc['speedup_vs_pad_to_128_seed0']:.2f}x | none |")
+                        f"{mrpc['speedup_vs_pad_to_128_seed0']:.2f}x | none | {_made(mrpc)} |")
     else:
-        rows.append("| MRPC vs `Trainer` (dynamic padding, group_by_length) | | not measured | >= 1.5x at >= its F1 |")
+        rows.append("| MRPC vs `Trainer` (dynamic padding, group_by_length) | | not measured | >= 1.5x at >= its F1 "
+                    "| |")
     for precision, run in sorted(mrpc_runs.items()):
         if precision != "32-true":  # both sides at that precision (the Trainer's bf16=True): a reference row
             rows.append(f"| MRPC vs `Trainer`, both {precision} (reference) | {_mrpc_measured(run)} | "
-                        f"{run['speedup']:.2f}x | none |")
+                        f"{run['speedup']:.2f}x | none | {_made(run)} |")
     causal = next((r for r in records if "ours_bce_on_speedup_vs_our_recipe" in r), None)
     for label, goal in (("on", 1.3), ("off", 1.4)):
         value = causal and causal[f"ours_bce_{label}_speedup_vs_our_recipe"]
         medians = causal and causal["median_steps_per_s"]
         measured = medians and f"{medians[f'ours_bce_{label}']} vs {medians['peer_our_recipe']} steps/s"
         rows.append(f"| causal LM, BCE {label}, vs `Trainer` on our recipe (median of rounds) | {measured or ''} | "
-                    f"{_ratio(value, goal)} |")
+                    f"{_ratio(value, goal)} | {_made(causal)} |")
     if causal and "ours_bce_on_speedup_vs_our_recipe_bce" in causal:  # the target above is judged as filed: CE only
         medians = causal["median_steps_per_s"]
         rows.append(f"| causal LM, BCE on, vs a `Trainer` subclass training on CE + BCE too (recipe E's peer, "
                     f"reference) | {medians['ours_bce_on']} vs {medians['peer_our_recipe_bce']} steps/s | "
-                    f"{causal['ours_bce_on_speedup_vs_our_recipe_bce']:.2f}x | none |")
+                    f"{causal['ours_bce_on_speedup_vs_our_recipe_bce']:.2f}x | none | {_made(causal)} |")
     for config, goal in (("micro", 2.5), ("mini", 4.0)):
         mlm = {r.get("precision", "32-true"): r for r in records if str(r.get("config", "")).startswith(f"{config}-b8")}
         fp32 = mlm.get("32-true")
         share = f"roofline share {fp32['roofline_share']}" if fp32 else ""
-        rows.append(f"| MLM {config} vs `Trainer` | {share} | {_ratio(fp32 and fp32['speedup'], goal)} |")
+        rows.append(f"| MLM {config} vs `Trainer` | {share} | {_ratio(fp32 and fp32['speedup'], goal)} | "
+                    f"{_made(fp32)} |")
         for precision, run in sorted(mlm.items()):
             if precision != "32-true":
                 rows.append(f"| MLM {config} vs `Trainer`, both {precision} (reference) | {run['ours_ms_per_step']} "
-                            f"vs {run['peer_ms_per_step']} ms per step | {run['speedup']:.2f}x | none |")
+                            f"vs {run['peer_ms_per_step']} ms per step | {run['speedup']:.2f}x | none | "
+                            f"{_made(run)} |")
     ddp = by_bench.get("ddp_overhead")
     measured = ddp and f"{ddp['median_samples_per_s']['2x1']} vs {ddp['median_samples_per_s']['1x2']} samples/s"
     verdict = ddp and (": met" if ddp["ratio_2x1_over_1x2"] >= 0.9 else ": **not met**")
     rows.append(f"| DDP on CPU: 2 processes x 1 thread / 1 x 2 (MLM mini) | {measured or 'not measured'} | "
-                f"{ddp['ratio_2x1_over_1x2'] if ddp else ''} | >= 0.90{verdict or ''} |")
+                f"{ddp['ratio_2x1_over_1x2'] if ddp else ''} | >= 0.90{verdict or ''} | {_made(ddp)} |")
     return rows
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_modules.reading import iter_records, read_text_lines
+from data_modules.reading import iter_records, read_text_lines, where
 from foundation.errors import ConfigError
 
 UNLABELLED = -1
@@ -64,8 +64,8 @@ def read_pairs(path: Path, option: str) -> PairFile:
 
 def _label(value, path: Path, number: int, option: str) -> int:
     if str(value).strip() not in ("0", "1"):
-        raise ConfigError(f"{option}: {path} line {number} has label {str(value)!r}, expected 0 or 1; fix the "
-                          "label (Quality) column of that line.")
+        raise ConfigError(f"{option}: {path} {where(path, number)} has label {str(value)!r}, expected 0 or 1; fix "
+                          "its label (the Quality column of a TSV).")
     return int(str(value).strip())
 
 
@@ -74,7 +74,7 @@ def _pairs_from_records(path: Path, option: str) -> PairFile:
     for number, record in iter_records(path, option):
         missing = [c for c in ("sentence1", "sentence2") if c not in record]
         if missing:
-            raise ConfigError(f"{option}: {path} record at line {number} has no {missing[0]!r} field (it has "
+            raise ConfigError(f"{option}: {path} {where(path, number)} has no {missing[0]!r} field (it has "
                               f"{', '.join(map(repr, record))}); name the columns sentence1, sentence2 and label.")
         has_label = record.get("label") not in (None, "", -1, "-1")
         label = _label(record["label"], path, number, option) if has_label else UNLABELLED
@@ -89,5 +89,6 @@ def require_labels(rows: PairFile, path: Path, option: str, purpose: str) -> Non
     """Refuse unlabelled rows where labels are needed (training, test metrics), naming the first such line."""
     if UNLABELLED in rows.labels:
         line = rows.lines[rows.labels.index(UNLABELLED)]
-        raise ConfigError(f"{option}: {path} line {line} has no label (GLUE's test files are unlabelled); {purpose} "
-                          "needs a label of 0 or 1 on every row; score unlabelled pairs with `predict` instead.")
+        raise ConfigError(f"{option}: {path} {where(path, line)} has no label (GLUE's test files are unlabelled); "
+                          f"{purpose} needs a label of 0 or 1 on every row; score unlabelled pairs with `predict` "
+                          "instead.")

@@ -157,12 +157,12 @@ def iter_texts(path: Path, option: str, column: str = "text") -> Iterator[tuple[
     found = False
     for number, record in iter_records(path, option):
         if column not in record:
-            raise ConfigError(f"{option}: {path} record at line {number} has no {column!r} field (it has "
+            raise ConfigError(f"{option}: {path} {where(path, number)} has no {column!r} field (it has "
                               f"{', '.join(map(repr, record)) or 'none'}); name the text column {column!r}.")
         value = record[column]
         if not isinstance(value, str):
-            raise ConfigError(f"{option}: {path} line {number}: {column!r} is {type(value).__name__}, not text; "
-                              "store the text as a string.")
+            raise ConfigError(f"{option}: {path} {where(path, number)}: {column!r} is {type(value).__name__}, not "
+                              "text; store the text as a string.")
         for piece in split_long_text(value):
             found = True
             yield number, piece
@@ -181,21 +181,33 @@ def split_long_text(text: str, limit: int = PIECE_BYTES) -> Iterator[str]:
         yield text.strip()
 
 
-def iter_records(path: Path, option: str) -> Iterator[tuple[int, dict]]:
-    """(line number, record) of a `.csv` file (with a header row), or a `.json`/`.jsonl` file of JSON Lines or a
-    single JSON array of objects."""
-    existing_file(path, option)
-    if path.suffix.lower() == ".csv":
-        yield from _csv_records(path, option)
-        return
+def where(path: Path, number: int) -> str:
+    """How an error names the `number` that `iter_records` gave: a line, or a record of a JSON array."""
+    if path.suffix.lower() in (".json", ".jsonl") and _starts_json_array(path):
+        return f"record {number} of the JSON array"
+    return f"line {number}"
+
+
+def _starts_json_array(path: Path) -> bool:
     with path.open(encoding="utf-8-sig") as handle:
         first = handle.read(1)
         while first.isspace():
             first = handle.read(1)
-        handle.seek(0)
-        if first == "[":
+    return first == "["
+
+
+def iter_records(path: Path, option: str) -> Iterator[tuple[int, dict]]:
+    """(line number, record) of a `.csv` file (with a header row) or a `.json`/`.jsonl` file of JSON Lines; (record
+    number, record) of a `.json` file holding one JSON array of objects (`where` words it for errors)."""
+    existing_file(path, option)
+    if path.suffix.lower() == ".csv":
+        yield from _csv_records(path, option)
+        return
+    if _starts_json_array(path):
+        with path.open(encoding="utf-8-sig") as handle:
             yield from enumerate(_json_array(handle, path, option), start=1)
-            return
+        return
+    with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, _json_object(line, path, number, option)

@@ -30,6 +30,12 @@ STAGE_SPLITS = {"fit": ("train", "validation"), "validate": ("validation",), "te
                 "predict": ("predict",)}
 
 
+def _train_last(splits) -> list[str]:
+    """The evaluation splits before the training split: a bad validation file stops the run in seconds, not after
+    the (much longer) training split has been tokenized."""
+    return sorted(splits, key=lambda split: split == "train")
+
+
 class IndexedExamples(torch.utils.data.Dataset):
     """Rows of an Arrow dataset, each also reporting its position as `index` (it seeds masks) unless the row
     carries its own `index` (e.g. a GLUE row id)."""
@@ -197,16 +203,16 @@ class TaskDataModule(L.LightningDataModule):
         return stage or "fit"
 
     def prepare_data(self) -> None:
-        for split in self.stage_splits(self._stage(None)):
+        for split in _train_last(self.stage_splits(self._stage(None))):
             self.build_split(split)  # tokenizes once into the on-disk cache (local rank 0 only under DDP)
 
     def setup(self, stage: str | None = None) -> None:
         from lightning.pytorch.utilities import rank_zero_info
 
-        for split in self.stage_splits(self._stage(stage)):
-            if split in self.splits:
-                continue
-            dataset = self.build_split(split)
+        wanted = [split for split in self.stage_splits(self._stage(stage)) if split not in self.splits]
+        built = {split: self.build_split(split) for split in _train_last(wanted)}
+        for split in wanted:  # described in the stage's order
+            dataset = built[split]
             limit = self.max_train_samples if split == "train" else self.max_eval_samples
             if limit is not None and split != "predict" and len(dataset) > limit:
                 dataset = dataset.select(range(limit))

@@ -18,8 +18,12 @@ settings and are never named in the "differs from the run" warning.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 CONFIG_FLAGS = ("config", "c")
@@ -92,6 +96,16 @@ class CommandLine:
                 return f"environment variable {variable}: {sentence}"
         return sentence
 
+    def blame_config_file(self, sentence: str) -> str:
+        """A refusal that starts with an option nobody typed, prefixed with the last config file that sets it (as
+        `blame_variable` does for variables): the user would search the command line for the option in vain."""
+        match = re.match(r"--([\w.]+)(?=[ :=])", sentence)
+        key = match and _dotted(match[1])
+        if key is None or self.typed(key) or key in self.variables:
+            return sentence
+        setting = next((path for path in reversed(self.config_files) if _sets(path, key.split("."))), None)
+        return sentence if setting is None else f"config file {setting}: {sentence}"
+
     def typed(self, key: str) -> bool:
         """True when `key` (e.g. "data.train_file") or a whole section above it ("data") was set explicitly."""
         parts = key.split(".")
@@ -123,6 +137,21 @@ class CommandLine:
 def _dotted(key: str) -> str:
     """`model.init_args.learning_rate` -> `model.learning_rate`: the two spellings of one setting."""
     return key.replace(".init_args.", ".").removesuffix(".init_args")
+
+
+def _sets(path: str | None, keys: list[str]) -> bool:
+    """Whether the YAML config file at `path` gives a value to `keys` (a class's settings may sit under init_args)."""
+    try:
+        node = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, TypeError, ValueError, yaml.YAMLError):  # unreadable here: named as before
+        return False
+    for key in keys:
+        if isinstance(node, dict) and key not in node and isinstance(node.get("init_args"), dict):
+            node = node["init_args"]
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
 
 
 def _flag(args: list[str], index: int) -> tuple[str | None, str | None]:

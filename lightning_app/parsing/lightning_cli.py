@@ -205,6 +205,8 @@ def run_lightning_cli(argv: list[str], run: bool, from_sys_argv: bool = False) -
         if isinstance(cause, app_callbacks.StopRequested):
             print(str(cause), file=sys.stderr)
             raise SystemExit(128 + cause.signum) from None
+        if isinstance(cause, ConfigError):
+            cause = CommandLine.parse(argv).blame_config_file(str(cause))
         print(f"error: {cause}", file=sys.stderr)
         raise SystemExit(1 if isinstance(cause, app_callbacks.NonFiniteLossError) else 2) from None
 

@@ -119,7 +119,7 @@ CASES = {
         lambda u: mrpc(u, "--data.predict_sentence1", "The cat sat on the mat.", stage="predict"),
         ["--data.predict_sentence1 and --data.predict_sentence2 go together"]),
     "MRPC data_dir is a file": Case(lambda u: mrpc(u, "--data.data_dir", _label_minus_one(u)),
-                                    ["--data.data_dir", "train.tsv' is not a directory", "holds train.tsv"]),
+                                    ["--data.data_dir", "train.tsv' is not a directory", "holds dev.tsv"]),
     "ModernBERT config offline": Case(
         lambda u: ["fit", "--config", str(PROJECT_ROOT / "configs" / "mrpc.yaml"),
                    "--trainer.logger.init_args.save_dir", str(u.tmp / "runs")],
@@ -145,10 +145,13 @@ CASES = {
         ["--data.predict_prompts", "more tokens than the context of 32", "raise --data.max_seq_length"]),
     ".json text file without a text field": Case(
         lambda u: text(u, "corpus.json", "".join(json.dumps({"content": t}) + "\n" for t in _texts(u))),
-        ["--data.train_file", "corpus.json record at line 1 has no 'text' field (it has 'content')"]),
+        ["--data.train_file", "corpus.json line 1 has no 'text' field (it has 'content')"]),
+    ".json array of records, one without a text field": Case(
+        lambda u: text(u, "corpus.json", json.dumps([{"text": t} for t in _texts(u)] + [{"content": "x"}], indent=1)),
+        ["--data.train_file", "corpus.json record 21 of the JSON array has no 'text' field (it has 'content')"]),
     ".csv text file without a text column": Case(
         lambda u: text(u, "corpus.csv", "body\n" + "".join(json.dumps(t) + "\n" for t in _texts(u))),
-        ["--data.train_file", "corpus.csv record at line 2 has no 'text' field (it has 'body')"]),
+        ["--data.train_file", "corpus.csv line 2 has no 'text' field (it has 'body')"]),
     ".csv text with an unquoted comma": Case(
         lambda u: text(u, "corpus.csv", "id,text\n1,First Citizen:\n2,Before we proceed any further, hear me speak.\n"),
         ["--data.train_file", "corpus.csv line 3 has 3 fields but the header has 2 (id, text)",

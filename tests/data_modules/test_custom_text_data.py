@@ -145,3 +145,18 @@ def test_the_seed_sets_the_training_order(small_text):
         return next(iter(dm.train_dataloader()))["index"].tolist()
 
     assert first_batch(1) == first_batch(1) != first_batch(2)
+
+
+def test_a_bad_validation_file_stops_before_the_training_split_is_tokenized(small_text, tmp_path, monkeypatch):
+    """The validation split is built first: a bad validation file costs seconds, not a tokenized training set."""
+    bad = tmp_path / "valid.txt"
+    bad.write_bytes(b"A fine first line.\nA second line with \xff in it.\n")
+    built = []
+    original = CustomTextDataModule.build_split
+    monkeypatch.setattr(CustomTextDataModule, "build_split",
+                        lambda self, split: built.append(split) or original(self, split))
+    with pytest.raises(ConfigError, match=r"--data.validation_file: .*valid.txt line 2 is not valid UTF-8"):
+        _setup(train_file=str(small_text), validation_file=str(bad))
+    assert built == ["validation"]
+    dm = _setup(train_file=str(small_text), validation_file=str(small_text))
+    assert list(dm.splits) == ["train", "validation"]  # still described, and kept, in the stage's order

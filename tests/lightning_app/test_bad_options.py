@@ -128,6 +128,42 @@ def test_unknown_yaml_key_is_named(tmp_path, tiny_bert, small_text, capsys):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_bad_value_from_a_config_file_names_that_file(tmp_path, tiny_bert, small_text, capsys):
+    """The option is named with the config file that set it: nobody typed it, so the command line has no answer."""
+    config_path = write_tiny_mlm_config(tmp_path, tmp_path / "runs", tiny_bert, small_text)
+    config = yaml.safe_load(config_path.read_text())
+    config["data"]["init_args"]["train_file"] = str(tmp_path / "nope.txt")
+    config_path.write_text(yaml.safe_dump(config))
+    with pytest.raises(SystemExit):
+        cli_main(["fit", "--config", str(config_path)])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith(f"error: config file {config_path}: --data.train_file: "), message
+    assert "nope.txt' does not exist" in message
+    with pytest.raises(SystemExit):  # typed, it is the typed option's fault alone
+        cli_main(["fit", "--config", str(config_path), "--data.train_file", str(tmp_path / "gone.txt")])
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message.startswith("error: --data.train_file: "), message
+
+
+def test_only_an_untyped_option_a_config_file_sets_is_blamed_on_that_file(tmp_path):
+    from lightning_app.parsing.command_line import CommandLine
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("trainer:\n  logger:\n    class_path: TensorBoardLogger\n    init_args:\n      save_dir: runs\n")
+    second.write_text("data:\n  batch_size: 8\n")
+    line = CommandLine.parse(["fit", "-c", str(first), "--config", str(second)], environ={})
+    refusal = "--trainer.logger.init_args.save_dir: runs is a file, not a directory; pass a directory."
+    assert line.blame_config_file(refusal) == f"config file {first}: {refusal}"
+    assert line.blame_config_file("--data.batch_size=0 is not allowed.") == \
+        f"config file {second}: --data.batch_size=0 is not allowed."
+    unset = "--model.learning_rate: no file sets it."
+    assert line.blame_config_file(unset) == unset
+    typed = CommandLine.parse(["fit", "-c", str(first), "--trainer.logger.save_dir", "x"], environ={})
+    assert typed.blame_config_file(refusal) == refusal  # typed in the other spelling: the typed option's fault
+    variable = CommandLine.parse(["fit", "-c", str(second)], environ={"PL_FIT__DATA__BATCH_SIZE": "0"})
+    assert variable.blame_config_file("--data.batch_size=0 is not allowed.") == "--data.batch_size=0 is not allowed."
+
+
 def test_crlf_bom_and_long_lines_are_accepted_with_a_warning(tmp_path, tiny_bert, small_text):
     lines = small_text.read_text().splitlines()
     long_line = " ".join(lines[:40])  # far longer than 32 tokens
