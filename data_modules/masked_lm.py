@@ -1,6 +1,6 @@
 """What every masked-LM data module shares: text files -> cached examples, a trained or given tokenizer, masks.
 
-Text flows in bounded memory: files are read in pieces (`reading.iter_texts`), an optional validation split is
+Text flows in bounded memory: files are read in pieces (`record_files.iter_texts`), an optional validation split is
 held out line by line (`splits`), lines are cleaned (`clean_line`), tokenized in chunks and cut into blocks or kept
 one per line (`streaming_text`), and written into a memory-mapped Arrow cache (`caching`).
 
@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from data_modules.caching import cached_rows, file_fingerprint, key_digest, tokenizer_fingerprint
 from data_modules.collators import PaddingCollator, TokenMasker
-from data_modules.reading import iter_texts
+from data_modules.record_files import iter_texts
 from data_modules.scaffold import TaskDataModule
 from data_modules.splits import held_out_mask
 from data_modules.streaming_text import iter_blocks, iter_line_examples

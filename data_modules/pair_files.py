@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_modules.reading import iter_records, read_text_lines, where
+from data_modules.reading import read_text_lines
+from data_modules.record_files import iter_records, where
 from foundation.errors import ConfigError
 
 UNLABELLED = -1

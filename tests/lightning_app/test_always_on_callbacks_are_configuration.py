@@ -79,5 +79,6 @@ def test_the_non_finite_loss_guard_is_refused_null_in_a_config_file_too(tmp_path
         cli_main(["fit", "--config", str(config), "--config", str(switched_off)])
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: --nonfinite_loss cannot be switched off: a NaN or infinite loss")
+    assert err[-1].startswith(f"error: config file {switched_off}: --nonfinite_loss cannot be switched off: a NaN "
+                              "or infinite loss")
     assert not (tmp_path / "runs").exists()
