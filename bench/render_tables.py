@@ -120,7 +120,8 @@ def ablation_table(records: list[dict]) -> list[dict]:
     for config in configs:
         for index in sorted({i for (c, _), i in latest.items() if c == config}):
             run = runs[index]
-            table += [{**row, "steps": run.get("steps"), "commit": run.get("commit")} for row in run["rows"]
+            table += [{**row, "steps": run.get("steps"), "commit": run.get("commit"),
+                       "cpu": run.get("machine", {}).get("cpu")} for row in run["rows"]
                       if row["config"] == config and (row["saves"] is None
                                                       or latest[(config, row["switched_off"])] == index)]
     return table
@@ -128,14 +129,15 @@ def ablation_table(records: list[dict]) -> list[dict]:
 
 def ablation_rows(records: list[dict]) -> list[str]:
     table = ablation_table(records)
-    rows = ["| config | switched off | steps/s (median) | step time it saves | peak RSS MB | timed steps, commit |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| config | switched off | steps/s (median) | step time it saves | peak RSS MB | "
+            "timed steps, commit, machine |", "|---|---|---|---|---|---|"]
     if not table:
         return [*rows, "| every config | every trick | not measured | | | |"]
     for row in table:
         saves = "" if row["saves"] is None else f"{row['saves']:.1%}"
         rows.append(f"| {row['config']} | {row['switched_off']} | {row['median_steps_per_s']} | {saves} | "
-                    f"{row['peak_rss_mb']} | {row['steps']}, {row['commit'] or 'unrecorded'} |")
+                    f"{row['peak_rss_mb']} | {row['steps']}, {row['commit'] or 'unrecorded'}"
+                    f"{', ' + row['cpu'] if row['cpu'] else ''} |")
     return rows
 
 

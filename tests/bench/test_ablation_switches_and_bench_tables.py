@@ -72,8 +72,9 @@ def test_a_later_ablation_run_replaces_only_the_configs_it_ran():
     rerun = {"bench": "ablation", "smoke": False, "steps": 200, "commit": "def5678", "date": "2026-12-02 10:00 UTC",
              "rows": [{"config": "mlm_mini", "switched_off": "fast_dropout_masks", "median_steps_per_s": 2.0,
                        "saves": 0.08, "peak_rss_mb": 950}]}
+    rerun["machine"] = {"cpu": "Some Xeon", "cores": 2}
     block = render_tables.render([rerun, *records])  # file order does not matter, the date does
-    assert "| mlm_mini | fast_dropout_masks | 2.0 | 8.0% | 950 | 200, def5678 |" in block
+    assert "| mlm_mini | fast_dropout_masks | 2.0 | 8.0% | 950 | 200, def5678, Some Xeon |" in block
     assert "| mlm_mini | fast_dropout_masks | 1.0 |" not in block  # the earlier run's mlm_mini rows are gone
     assert "| mrpc_minilm | length_grouping | 1.0 | 40.0% | 900 | 60, abc1234 |" in block  # kept
     assert "on every config they serve: none" in block  # 8% on mlm_mini now keeps fast_dropout_masks
