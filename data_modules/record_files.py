@@ -49,16 +49,19 @@ def split_long_text(text: str, limit: int = PIECE_BYTES) -> Iterator[str]:
 
 def where(path: Path, number: int) -> str:
     """How an error names the `number` that `iter_records` gave: a line, or a record of a JSON array."""
-    if path.suffix.lower() in (".json", ".jsonl") and _starts_json_array(path):
-        return f"record {number} of the JSON array"
+    if path.suffix.lower() in (".json", ".jsonl"):
+        with path.open(encoding="utf-8-sig") as handle:
+            if _starts_json_array(handle):
+                return f"record {number} of the JSON array"
     return f"line {number}"
 
 
-def _starts_json_array(path: Path) -> bool:
-    with path.open(encoding="utf-8-sig") as handle:
+def _starts_json_array(handle) -> bool:
+    """Whether the open text file's first non-blank character opens an array; the file is read from its start after."""
+    first = handle.read(1)
+    while first.isspace():
         first = handle.read(1)
-        while first.isspace():
-            first = handle.read(1)
+    handle.seek(0)
     return first == "["
 
 
@@ -69,11 +72,10 @@ def iter_records(path: Path, option: str) -> Iterator[tuple[int, dict]]:
     if path.suffix.lower() == ".csv":
         yield from _csv_records(path, option)
         return
-    if _starts_json_array(path):
-        with path.open(encoding="utf-8-sig") as handle:
-            yield from enumerate(_json_array(handle, path, option), start=1)
-        return
     with path.open(encoding="utf-8-sig") as handle:
+        if _starts_json_array(handle):
+            yield from enumerate(_json_array(handle, path, option), start=1)
+            return
         for number, line in enumerate(handle, start=1):
             if line.strip():
                 yield number, _json_object(line, path, number, option)
