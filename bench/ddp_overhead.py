@@ -10,6 +10,10 @@ cores, so the ratio measures DDP's cost (gradient all-reduce over gloo, the proc
 not scaling. Speed: optimizer steps/s between step `--warmup` and the last step, from the wall times the run logs
 for every step; samples/s = steps/s x global batch. The rounds alternate the two sides (this machine's speed drifts
 over minutes) and each side's median is compared; goal: 2 x 1 reaches >= 90% of 1 x 2.
+
+A third side, `2x1_no_allreduce`, is the 2 x 1 run with DDP's gradient all-reduce skipped (a communication hook that
+keeps each rank's own gradients, so its ranks drift apart: a timing, not training). The gap between it and `2x1`
+is what the reduction costs; the gap between it and `1x2`, the rest of DDP. It is not part of the ratio.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from records import provenance
 from timing import ChildLoad
 
 ROOT = Path(__file__).resolve().parents[1]
-SIDES = {"1x2": (1, 2), "2x1": (2, 1)}  # name -> (processes, threads per process)
+SIDES = {"1x2": (1, 2), "2x1": (2, 1), "2x1_no_allreduce": (2, 1)}  # name -> (processes, threads per process)
 
 
 def small_wikitext(work: Path, lines: int = 400) -> Path:
@@ -44,7 +48,8 @@ def small_wikitext(work: Path, lines: int = 400) -> Path:
 def run_side(name: str, args, work: Path, data_dir: Path | None) -> dict:
     processes, threads = SIDES[name]
     save_dir = work / name
-    command = [sys.executable, str(ROOT / "main.py"), "fit", "--config",
+    program = [__file__, "--child_without_allreduce", "--"] if name == "2x1_no_allreduce" else [str(ROOT / "main.py")]
+    command = [sys.executable, *program, "fit", "--config",
                str(ROOT / "configs" / "wikitext2_bert_mini.yaml"), "--trainer.accelerator", "cpu",
                "--trainer.devices", str(processes), "--trainer.strategy", ddp_strategy() if processes > 1 else "auto",
                "--trainer.max_steps", str(args.steps), "--trainer.limit_val_batches", "0",
@@ -66,6 +71,32 @@ def run_side(name: str, args, work: Path, data_dir: Path | None) -> dict:
         raise SystemExit(f"the {name} run trained with an effective batch of {logged}, not {args.global_batch}")
     return {"samples_per_s": round(steps_per_s(save_dir, args.warmup) * args.global_batch, 2),
             "other_load": load.other_load}
+
+
+def child_without_allreduce(argv: list[str]) -> None:
+    """`main.py` whose DDP keeps each rank's gradients. Lightning registers DDP communication hooks on CUDA only
+    (`DDPStrategy._register_ddp_hooks`), so this one is added after its `configure_ddp`; Lightning starts the second
+    rank with this script's command line, so both ranks get it."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from lightning_app.cli import cli_main
+
+    configure_ddp = DDPStrategy.configure_ddp
+
+    def configure_ddp_without_allreduce(self) -> None:
+        configure_ddp(self)
+        self.model.register_comm_hook(None, _keep_local_gradients)
+
+    DDPStrategy.configure_ddp = configure_ddp_without_allreduce
+    cli_main(argv)
+
+
+def _keep_local_gradients(state, bucket):  # no annotations: DDP compares them with real classes, these are strings
+    import torch
+
+    kept = torch.futures.Future()
+    kept.set_result(bucket.buffer())
+    return kept
 
 
 def ddp_strategy() -> str:
@@ -90,7 +121,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--global-batch", type=int, default=16)
     parser.add_argument("--smoke", action="store_true", help="400 lines, 4 steps, 1 round: checks that it runs")
-    args = parser.parse_args()
+    parser.add_argument("--child_without_allreduce", action="store_true", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.child_without_allreduce:
+        return child_without_allreduce(rest[1:] if rest[:1] == ["--"] else rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.smoke:
         args.steps, args.warmup, args.rounds = 4, 1, 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
