@@ -101,6 +101,11 @@ def target_rows(records: list[dict]) -> list[str]:
     verdict = ddp and (": met" if ddp["ratio_2x1_over_1x2"] >= 0.9 else ": **not met**")
     rows.append(f"| DDP on CPU: 2 processes x 1 thread / 1 x 2 (MLM mini) | {measured or 'not measured'} | "
                 f"{ddp['ratio_2x1_over_1x2'] if ddp else ''} | >= 0.90{verdict or ''} | {_made(ddp)} |")
+    unreduced = ddp and ddp["median_samples_per_s"].get("2x1_no_allreduce")  # records before 21fdc85 lack it
+    if unreduced:
+        rows.append(f"| DDP on CPU, 2 x 1 with the all-reduce skipped (reference: the rest of DDP) | {unreduced} vs "
+                    f"{ddp['median_samples_per_s']['1x2']} samples/s | "
+                    f"{unreduced / ddp['median_samples_per_s']['1x2']:.3f} | none | {_made(ddp)} |")
     return rows
 
 

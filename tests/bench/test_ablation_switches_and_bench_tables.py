@@ -143,6 +143,11 @@ def test_the_tables_show_each_target_and_name_the_tricks_under_five_percent(tmp_
     assert "| **1.30x** | >= 1.5x at >= its F1: **not met** |" in block  # MRPC: faster, but not by the target
     assert "2.60x" in block and "0.885 ± 0.004 vs 0.880 ± 0.004" in block
     assert "| 46.0 vs 50.0 samples/s | 0.92 | >= 0.90: met |" in block
+    assert "all-reduce skipped" not in block  # a record without that side has no reference row
+    ddp = next(r for r in _records() if r["bench"] == "ddp_overhead")
+    ddp["median_samples_per_s"]["2x1_no_allreduce"] = 49.0
+    assert "skipped (reference: the rest of DDP) | 49.0 vs 50.0 samples/s | 0.980 | none |" in render_tables.render(
+        [ddp])
     assert "| mrpc_minilm | length_grouping | 1.0 | 40.0% | 900 | 60, abc1234 |" in block
     assert "on every config they serve: fast_dropout_masks." in block  # the smoke record is ignored
     assert "MLM mini vs `Trainer` |  | not measured" in block
