@@ -8,7 +8,7 @@ Both sides run `main.py fit --config configs/wikitext2_bert_mini.yaml` with the 
 of `configs/trainer/ddp.yaml`, the preset users start from. On this 2-core machine both use both
 cores, so the ratio measures DDP's cost (gradient all-reduce over gloo, the process group, a second data loader),
 not scaling. Speed: optimizer steps/s between step `--warmup` and the last step, from the wall times the run logs
-for every step; samples/s = steps/s x global batch. The rounds alternate the two sides (this machine's speed drifts
+for every step; samples/s = steps/s x global batch. The rounds alternate the sides (this machine's speed drifts
 over minutes) and each side's median is compared; goal: 2 x 1 reaches >= 90% of 1 x 2.
 
 A third side, `2x1_no_allreduce`, is the 2 x 1 run with DDP's gradient all-reduce skipped (a communication hook that
