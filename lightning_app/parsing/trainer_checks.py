@@ -52,6 +52,16 @@ def check_trainer_options(trainer) -> None:
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--trainer.accelerator={accelerator} (set by a config such as configs/trainer/gpu.yaml) "
                           "needs a CUDA GPU and none is visible; drop that config or pass --trainer.accelerator cpu.")
+    strategy_args = getattr(trainer.get("strategy"), "init_args", None)
+    hook = strategy_args.get("ddp_comm_hook") if strategy_args is not None else None
+    # Lightning's DDPStrategy._register_ddp_hooks registers them on CUDA only, though torch takes them on gloo since
+    # pytorch/pytorch#58784 (tests/lightning_app/test_settings_checked_before_training.py notices when that changes)
+    if hook is not None and (accelerator == "cpu" or accelerator == "auto" and not torch.cuda.is_available()):
+        name = hook if isinstance(hook, str) else \
+            f"{getattr(hook, '__module__', '')}.{getattr(hook, '__qualname__', type(hook).__name__)}"  # as typed
+        raise ConfigError(f"--trainer.strategy.init_args.ddp_comm_hook={name}: Lightning registers DDP communication "
+                          "hooks on CUDA only, so this CPU run would ignore it; drop it, or train on GPUs "
+                          "(--trainer.accelerator gpu).")
 
 
 def probe_trainer(trainer_config) -> None:

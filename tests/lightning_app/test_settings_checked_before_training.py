@@ -8,6 +8,8 @@ The bad-input cases are rows of README.md's table (`bad_input_table`), checked b
 from __future__ import annotations
 
 import functools
+import inspect
+import json
 import os
 from collections import namedtuple
 from pathlib import Path
@@ -17,11 +19,13 @@ import pytest
 import yaml
 from cli_helpers import UserInputs, run_bad_input
 from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.strategies import DDPStrategy
 
 from foundation.errors import ConfigError
 from lightning_app.parsing.trainer_checks import check_batch_count, option_named, trainer_option_error
 
 Case = namedtuple("Case", "command fragments")
+FP16_HOOK = "torch.distributed.algorithms.ddp_comm_hooks.default_hooks.fp16_compress_hook"
 
 
 def _shared_config(u: UserInputs, **throughput_args) -> str:
@@ -45,6 +49,10 @@ CASES = {
     "Trainer value refused by Lightning": Case(
         lambda u: fit(u, "--trainer.limit_train_batches", "2.5"),
         ["--trainer.limit_train_batches=2.5", "refused by Lightning", "[0.0, 1.0] or an int"]),
+    "DDP communication hook on CPU (Lightning would ignore it)": Case(
+        lambda u: fit(u, "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", json.dumps(
+            {"class_path": "lightning.pytorch.strategies.DDPStrategy", "init_args": {"ddp_comm_hook": FP16_HOOK}})),
+        [f"--trainer.strategy.init_args.ddp_comm_hook={FP16_HOOK}", "CUDA only", "this CPU run would ignore it"]),
     "batch_size_fn: os.system in a shared config": Case(
         lambda u: ["fit", "--config", _shared_config(u, batch_size_fn="os.system")],
         ["ThroughputMonitor batch_size_fn", "os.system", "standard library", "data_modules.collators.batch_size"]),
@@ -114,3 +122,9 @@ def test_a_refusal_is_pinned_on_its_option_whatever_the_wording():
         assert str(trainer_option_error(reworded, Config(trainer_config))).startswith("--trainer.max_time=bad ")
     assert option_named("Precision '7' is invalid.") == "precision"
     assert option_named("`Trainer(devices=0)` value is not a valid input") == "devices"
+
+
+def test_lightning_still_registers_ddp_communication_hooks_on_cuda_only():
+    """Why a hook on a CPU run is refused (`check_trainer_options`). When this fails, Lightning registers hooks on
+    CPU as well: drop the refusal."""
+    assert 'if self.root_device.type == "cuda":' in inspect.getsource(DDPStrategy._register_ddp_hooks)
