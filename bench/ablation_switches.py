@@ -53,8 +53,6 @@ def switch_off(trick: str) -> None:
         models.causal_lm.next_token_head_losses = unfused_next_token_head_losses
     elif trick == "fast_dropout_masks":  # the stock nn.Dropout and attention dropout; the sparse layers stay
         models.task_module.use_fast_dropout = lambda model: False
-    elif trick == "sparse_embedding_gradient":  # the stock lookup: a dense (V, H) gradient for the tied embedding
-        models.task_module.use_sparse_embedding_gradient = lambda model: False
     elif trick == "sparse_last_layer":
         models.masked_lm.masked_logits = _dense_last_layer(models.masked_lm.masked_logits)
     elif trick == "cls_only_last_layer":

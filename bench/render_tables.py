@@ -15,6 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ablation import TRICKS
+
 START, END = "<!-- issue25-tables:start -->", "<!-- issue25-tables:end -->"
 KEEP_SHARE = 0.05  # a trick that saves less step time than this on every config, and no memory, goes
 
@@ -112,13 +114,14 @@ def target_rows(records: list[dict]) -> list[str]:
 def ablation_table(records: list[dict]) -> list[dict]:
     """Each (config, trick) row from the latest real ablation run that has it, shown after the baseline of that
     same run (a share is always against its own run's baseline): a later run of some tricks (`--tricks`) or
-    configs replaces only those rows, and its baseline appears beside the earlier run's while both are in use."""
+    configs replaces only those rows, and its baseline appears beside the earlier run's while both are in use.
+    Rows of a trick since removed (no longer in bench/ablation.py) stay in their record, out of the table."""
     runs = sorted((r for r in records if r.get("bench") == "ablation" and not r.get("smoke")),
                   key=lambda r: r.get("date", ""))
     latest: dict[tuple[str, str], int] = {}  # (config, trick) -> index of the run whose row is shown
     for index, run in enumerate(runs):
         for row in run["rows"]:
-            if row["saves"] is not None:
+            if row["saves"] is not None and row["switched_off"] in TRICKS:
                 latest[(row["config"], row["switched_off"])] = index
     configs = dict.fromkeys(row["config"] for run in runs for row in run["rows"])
     table = []
@@ -128,7 +131,7 @@ def ablation_table(records: list[dict]) -> list[dict]:
             table += [{**row, "steps": run.get("steps"), "commit": run.get("commit"),
                        "cpu": run.get("machine", {}).get("cpu")} for row in run["rows"]
                       if row["config"] == config and (row["saves"] is None
-                                                      or latest[(config, row["switched_off"])] == index)]
+                                                      or latest.get((config, row["switched_off"])) == index)]
     return table
 
 

@@ -28,7 +28,6 @@ from models.optimization import (
     parameter_groups,
     warmup_steps_for,
 )
-from models.tied_embedding import use_sparse_embedding_gradient
 
 
 def perplexity(loss: torch.Tensor) -> torch.Tensor:
@@ -81,7 +80,6 @@ class TaskModule(L.LightningModule):
         self._check_fits(facts)
         if self.hparams.fast_dropout:
             use_fast_dropout(self.model)
-        use_sparse_embedding_gradient(self.model)  # a tied word embedding: no second dense (V, H) gradient
 
     def configure_for(self, facts: DataFacts) -> None:
         """Build what depends on the data (vocabulary rows, labels, metrics); nothing by default."""

@@ -40,16 +40,12 @@ def test_the_unfused_losses_equal_the_fused_ones_and_the_switch_installs_them(mo
         if with_bce:
             torch.testing.assert_close(fused[1], unfused[1])
     for module, name in ((models.causal_lm, "next_token_head_losses"), (models.task_module, "use_fast_dropout"),
-                         (models.sequence_classifier, "use_cls_only_last_layer"),
-                         (models.task_module, "use_sparse_embedding_gradient")):
+                         (models.sequence_classifier, "use_cls_only_last_layer")):
         monkeypatch.setattr(module, name, getattr(module, name))  # restored after the test
     ablation_switches.switch_off("fused_next_token_losses")
     ablation_switches.switch_off("fast_dropout_masks")
-    ablation_switches.switch_off("sparse_embedding_gradient")
     assert models.causal_lm.next_token_head_losses is ablation_switches.unfused_next_token_head_losses
     assert models.task_module.use_fast_dropout(torch.nn.Linear(1, 1)) is False
-    assert models.task_module.use_sparse_embedding_gradient(model) is False
-    assert "forward" not in vars(model.get_input_embeddings())  # the stock lookup stays
 
 
 def _records() -> list[dict]:
@@ -86,12 +82,24 @@ def test_a_run_of_one_trick_replaces_that_row_and_brings_its_own_baseline():
              "rows": [{"config": "mlm_mini", "switched_off": switched, "median_steps_per_s": rate, "saves": saves,
                        "peak_rss_mb": 950}
                       for switched, rate, saves in (("none (baseline)", 3.0, None),
-                                                    ("sparse_embedding_gradient", 2.7, 0.1))]}
+                                                    ("sparse_last_layer", 2.7, 0.1))]}
     lines = [line for line in render_tables.render([*records, rerun]).splitlines() if line.startswith("| mlm_mini")]
     assert lines == ["| mlm_mini | none (baseline) | 1.0 |  | 900 | 60, abc1234 |",
                      "| mlm_mini | fast_dropout_masks | 1.0 | 3.0% | 900 | 60, abc1234 |",
                      "| mlm_mini | none (baseline) | 3.0 |  | 950 | 200, def5678 |",
-                     "| mlm_mini | sparse_embedding_gradient | 2.7 | 10.0% | 950 | 200, def5678 |"]
+                     "| mlm_mini | sparse_last_layer | 2.7 | 10.0% | 950 | 200, def5678 |"]
+
+
+def test_the_rows_of_a_removed_trick_stay_out_of_the_table_and_the_removal_list():
+    records = _records()
+    rerun = {"bench": "ablation", "smoke": False, "steps": 200, "commit": "def5678", "date": "2026-12-05 10:00 UTC",
+             "rows": [{"config": "mlm_mini", "switched_off": switched, "median_steps_per_s": rate, "saves": saves,
+                       "peak_rss_mb": 950}
+                      for switched, rate, saves in (("none (baseline)", 3.0, None), ("a_removed_trick", 3.1, -0.03),
+                                                    ("fast_dropout_masks", 2.7, 0.1))]}
+    block = render_tables.render([*records, rerun])
+    assert "a_removed_trick" not in block and "| mlm_mini | fast_dropout_masks | 2.7 | 10.0% |" in block
+    assert "on every config they serve: none" in block
 
 
 def test_bf16_runs_are_reference_rows_beside_the_fp32_targets():
@@ -173,7 +181,7 @@ def test_the_ablation_smoke_run_writes_every_variant_with_its_provenance(tmp_pat
     result = json.loads(out.read_text())
     assert result["smoke"] is True and result["commit"] and result["date"]
     assert [row["switched_off"] for row in result["rows"]] == [
-        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks", "sparse_embedding_gradient"]
+        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks"]
     assert all(row["median_steps_per_s"] > 0 and row["peak_rss_mb"] > 0 for row in result["rows"])
 
 

@@ -73,9 +73,9 @@ def test_ddp_mrpc_accuracy_and_f1_equal_single_process(tmp_path, tiny_bert, shar
 
 
 @pytest.mark.slow  # over ~20 s on 2 cores, or a real process killed and resumed
-def test_ddp_causal_lm_trains_with_its_tied_sparse_embedding_gradient(tmp_path, shared_data):
-    """The causal LM's tied word embedding returns a sparse gradient (models/tied_embedding.py): under DDP this once
-    stopped at the first backward with "Expected variable to have sparse gradient"."""
+def test_ddp_causal_lm_trains_through_its_fused_losses_and_tied_decoder(tmp_path, shared_data):
+    """The causal LM's own backward (models/fused_lm_loss.py) into a decoder tied to the word embedding, under DDP:
+    both ranks train, validate at the expected steps and log finite losses."""
     config = write_tiny_causal_config(tmp_path, shared_data)
     _ddp_fit(config)
     logged = read_scalars(next((tmp_path / "runs").glob("*/version_0")))
