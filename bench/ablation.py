@@ -30,19 +30,14 @@ QUIET = ["--trainer.limit_val_batches", "0", "--trainer.num_sanity_val_steps", "
 # trick -> command-line arguments that switch it off (None: a function replaced in the child)
 TRICKS = {"sparse_mlm_head": ["--model.init_args.sparse_prediction", "false"],
           "sparse_last_layer": None, "fast_dropout_masks": None, "cls_only_last_layer": None,
-          "length_grouping": ["--data.init_args.group_by_length", "false"], "fused_next_token_losses": None,
-          "freed_memory_reuse": None}
+          "length_grouping": ["--data.init_args.group_by_length", "false"], "fused_next_token_losses": None}
 # config -> (YAML, the tricks it has on, extra arguments for the real run)
 CONFIGS = {
-    "mlm_mini": ("wikitext2_bert_mini.yaml", ("sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks",
-                                              "freed_memory_reuse"), []),
+    "mlm_mini": ("wikitext2_bert_mini.yaml", ("sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks"), []),
     # configs/mini_bert.yaml is this shape too (with an untied output layer): these rows stand for it
-    "mlm_micro": ("wikitext2_bert_micro.yaml", ("sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks",
-                                                "freed_memory_reuse"), []),
-    "mrpc_minilm": ("mrpc_minilm.yaml", ("cls_only_last_layer", "fast_dropout_masks", "length_grouping",
-                                         "freed_memory_reuse"), []),
-    "causal_minilm": ("tr_en_bce_lm.yaml", ("fused_next_token_losses", "freed_memory_reuse"),
-                      ["--data.init_args.tokenizer", "MINILM"]),
+    "mlm_micro": ("wikitext2_bert_micro.yaml", ("sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks"), []),
+    "mrpc_minilm": ("mrpc_minilm.yaml", ("cls_only_last_layer", "fast_dropout_masks", "length_grouping"), []),
+    "causal_minilm": ("tr_en_bce_lm.yaml", ("fused_next_token_losses",), ["--data.init_args.tokenizer", "MINILM"]),
 }
 
 

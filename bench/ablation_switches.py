@@ -55,10 +55,6 @@ def switch_off(trick: str) -> None:
         models.task_module.use_fast_dropout = lambda model: False
     elif trick == "sparse_last_layer":
         models.masked_lm.masked_logits = _dense_last_layer(models.masked_lm.masked_logits)
-    elif trick == "freed_memory_reuse":  # glibc's default thresholds (lightning_app/freed_memory.py)
-        import lightning_app.freed_memory
-
-        lightning_app.freed_memory.keep_freed_memory = lambda: None
     elif trick == "cls_only_last_layer":
         models.sequence_classifier.use_cls_only_last_layer = _cls_only_not_in_training(
             models.sequence_classifier.use_cls_only_last_layer)

@@ -53,10 +53,8 @@ def cli_main(args: list[str] | None = None, run: bool = True):
     if tool is not None:
         module, function = tool.split(":")
         return getattr(importlib.import_module(module), function)(argv[1:])
-    from lightning_app import freed_memory
     from lightning_app.parsing.lightning_cli import run_lightning_cli
 
-    freed_memory.keep_freed_memory()  # through the module, so bench/ablation.py can switch it off
     return run_lightning_cli(argv, run, from_sys_argv=args is None)
 
 

@@ -16,7 +16,6 @@ sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 import ablation_switches  # noqa: E402
 import render_tables  # noqa: E402
 
-import lightning_app.freed_memory  # noqa: E402
 import models.causal_lm  # noqa: E402
 import models.sequence_classifier  # noqa: E402
 import models.task_module  # noqa: E402
@@ -41,15 +40,12 @@ def test_the_unfused_losses_equal_the_fused_ones_and_the_switch_installs_them(mo
         if with_bce:
             torch.testing.assert_close(fused[1], unfused[1])
     for module, name in ((models.causal_lm, "next_token_head_losses"), (models.task_module, "use_fast_dropout"),
-                         (models.sequence_classifier, "use_cls_only_last_layer"),
-                         (lightning_app.freed_memory, "keep_freed_memory")):
+                         (models.sequence_classifier, "use_cls_only_last_layer")):
         monkeypatch.setattr(module, name, getattr(module, name))  # restored after the test
     ablation_switches.switch_off("fused_next_token_losses")
     ablation_switches.switch_off("fast_dropout_masks")
-    ablation_switches.switch_off("freed_memory_reuse")
     assert models.causal_lm.next_token_head_losses is ablation_switches.unfused_next_token_head_losses
     assert models.task_module.use_fast_dropout(torch.nn.Linear(1, 1)) is False
-    assert lightning_app.freed_memory.keep_freed_memory() is None
 
 
 def _records() -> list[dict]:
@@ -185,7 +181,7 @@ def test_the_ablation_smoke_run_writes_every_variant_with_its_provenance(tmp_pat
     result = json.loads(out.read_text())
     assert result["smoke"] is True and result["commit"] and result["date"]
     assert [row["switched_off"] for row in result["rows"]] == [
-        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks", "freed_memory_reuse"]
+        "none (baseline)", "sparse_mlm_head", "sparse_last_layer", "fast_dropout_masks"]
     assert all(row["median_steps_per_s"] > 0 and row["peak_rss_mb"] > 0 for row in result["rows"])
 
 
