@@ -11,6 +11,7 @@ from conftest import tiny_trainer
 from data_modules import CustomTextDataModule
 from foundation.errors import ConfigError
 from models import MaskedLanguageModel
+from models.masked_lm import top1_accuracy
 from models.sparse_mlm_head import masked_logits
 
 
@@ -111,3 +112,15 @@ def test_bf16_mixed_precision_with_gradient_clipping_and_fused_adamw(small_text,
     trainer = tiny_trainer(max_steps=2, precision="bf16-mixed", gradient_clip_val=1.0, limit_val_batches=0)
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["train/loss"])
+
+
+def test_top1_accuracy_is_argmax_accuracy_ties_included():
+    """`top1_accuracy` avoids `argmax` for speed; it must pick the same index, the first of tied maxima too."""
+    logits = torch.randn(64, 50)
+    logits[:8] = 1.0  # every logit tied: argmax takes index 0
+    logits[8:16, 7] = logits[8:16, 3] = 9.0  # two tied maxima: argmax takes 3
+    targets = torch.randint(0, 50, (64,))
+    targets[:4], targets[8:12], targets[12:14] = 0, 3, 7
+    expected = (logits.argmax(-1) == targets).float().mean()
+    assert expected > 0
+    assert top1_accuracy(logits, targets) == expected
