@@ -181,7 +181,8 @@ def causal_quality_line(records: list[dict]) -> str:
     shown = ", ".join(f"{name} (lr {peer['learning_rate']}, dropout {peer['dropout']}{', CE + BCE' * peer['bce']}) "
                       f"{peer['val_perplexity']}" for name, peer in peers.items())  # each peer's settings as recorded
     return (f"Causal LM quality at equal steps (bench/causal_lm_vs_hf.py, {first['steps']} steps, MiniLM tokenizer, "
-            f"held-out perplexity = exp of the token-weighted CE): ours {ours}; the `Trainer` {shown}.")
+            f"held-out perplexity = exp of the token-weighted CE, one seed each): ours {ours}; the `Trainer` {shown} "
+            f"({_made(first)}).")
 
 
 def render(records: list[dict]) -> str:

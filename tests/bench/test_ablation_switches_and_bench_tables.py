@@ -190,12 +190,13 @@ def test_the_causal_quality_line_shows_ours_with_and_without_bce_beside_every_pe
              for name, lr, dropout, bce, value in (("untuned", 1e-3, 0.1, False, 25.5),
                                                    ("our_recipe", 2e-3, 0.0, False, 14.1),
                                                    ("our_recipe_bce", 2e-3, 0.0, True, 14.5))}
+    made = {"commit": "abc1234", "date": "2026-12-05 16:48 UTC", "machine": {"cpu": "Some CPU"}}
     lines = [{"config": f"tr_en_bce_lm, MiniLM tokenizer (like-for-like), BCE {mode}", "steps": 2000,
-              "ours_val_perplexity": value, **peers} for mode, value in (("on", 13.2), ("off", 13.4))]
+              "ours_val_perplexity": value, **peers, **made} for mode, value in (("on", 13.2), ("off", 13.4))]
     line = render_tables.causal_quality_line([*lines, *_records()])
     assert line == ("Causal LM quality at equal steps (bench/causal_lm_vs_hf.py, 2000 steps, MiniLM tokenizer, "
-                    "held-out perplexity = exp of the token-weighted CE): ours 13.2 with BCE on, 13.4 with BCE off; "
-                    "the `Trainer` untuned (lr 0.001, dropout 0.1) 25.5, our_recipe (lr 0.002, dropout 0.0) 14.1, "
-                    "our_recipe_bce (lr 0.002, dropout 0.0, CE + BCE) 14.5.")
+                    "held-out perplexity = exp of the token-weighted CE, one seed each): ours 13.2 with BCE on, 13.4 "
+                    "with BCE off; the `Trainer` untuned (lr 0.001, dropout 0.1) 25.5, our_recipe (lr 0.002, dropout "
+                    "0.0) 14.1, our_recipe_bce (lr 0.002, dropout 0.0, CE + BCE) 14.5 (Some CPU, abc1234, 2026-12-05).")
     assert line in render_tables.render(lines)
     assert render_tables.causal_quality_line(_records()) == "Causal LM quality at equal steps: not measured."
