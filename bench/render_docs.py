@@ -4,8 +4,12 @@
     python -m bench.render_docs --check   # exit 1 and list what is stale, unrecorded or a placeholder
 
 A rendered block sits between `<!-- render: KIND NAME [ARG] -->` and `<!-- /render -->`; KIND picks a renderer
-below, NAME the record. Outside those blocks the docs hold no measured figure: `check` lists every decimal number
-in prose (code spans and code blocks aside) that no record holds, every placeholder, and every stale block.
+below, NAME the record. Outside those blocks the docs hold no measured figure: `check` lists every placeholder,
+every stale block, and every decimal number in prose (code spans and code blocks aside) that neither a record, nor the
+reference recipes, nor pyproject.toml, nor a JSON file its own paragraph names holds. A paragraph names a result by
+its file (`mlm.json`, `bench/results/mlm.json`) or an earlier version of it (`git show 431570a:bench/results/mlm.json`);
+scoping the search to those files is what keeps a figure from passing because some other measurement happens to
+round to it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from bench.records import PROJECT_ROOT, RECORDS_DIR, all_records
 
 BLOCK = re.compile(r"(<!-- render: (\w+) ([\w.-]+)(?: ([^>]*?))? -->\n)(.*?)(<!-- /render -->)", re.S)
 PLACEHOLDER = re.compile(r"\b(?:[A-Z]{3,}_[A-Z_]{3,}|TODO|TBD|FIXME|XXX)\b")
-FIGURE = re.compile(r"(?<![\w.-])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d{2,})(?![\w.])")
+FIGURE = re.compile(r"(?<![\w.-])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d{2,})(?=x?(?![\w.]))")  # 2.16x: a ratio
+# A result file a paragraph names, optionally at a commit: (commit or "", path or bare file name).
+CITATION = re.compile(r"(?:git\s+show\s+([0-9a-f]{7,40}):)?((?:bench/results/)?[\w./-]*?[\w-]+\.json)\b")
 # Numbers that are settings or facts of the shipped data, not measurements: each with what it is.
 NOT_MEASURED = {
     "30,522": "bert-base-uncased's vocabulary size (the embedded model's tokenizer)",
@@ -31,6 +38,8 @@ NOT_MEASURED = {
 # Code (fenced, indented or in backticks), comments, link targets, and the tables other renderers own
 # (`<!-- NAME:start|begin ... -->` ... `<!-- NAME:end -->`: bench/render_tables.py's, bench/reproduce_render.py's)
 # are not prose.
+_FENCED = re.compile(r"```.*?```", re.S)  # removed before paragraphs are cut: a fence may hold blank lines
+_TABLES = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->", re.S)
 _NOT_PROSE = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$"
                         r"|`[^`\n]*`|<!--.*?-->|\]\([^)]*\)", re.S | re.M)
 
@@ -97,17 +106,10 @@ def render(text: str, records: dict[str, dict]) -> str:
     return BLOCK.sub(block, text)
 
 
-def recorded_figures(records: dict[str, dict], extra_dirs=(PROJECT_ROOT / "bench" / "results",)) -> set[str]:
-    """Every number any record holds, spelled the ways docs write numbers (raw, rounded, with thousands commas)."""
-    numbers: set[float] = set()
-    texts = [json.dumps(record) for record in records.values()]
-    for directory in extra_dirs:
-        texts += [path.read_text() for path in Path(directory).rglob("*.json") if path.stat().st_size < 2_000_000]
-    recipes = PROJECT_ROOT.parent / "shared" / "RECIPES.md"  # the reference recipes' own published figures
-    texts += [recipes.read_text()] if recipes.is_file() else []
-    for text in texts:
-        numbers |= {float(token.replace(",", "")) for token in re.findall(r"-?\d[\d,]*\.?\d*(?:e-?\d+)?", text)
-                    if token.replace(",", "").strip("-.")}
+def spellings(text: str) -> set[str]:
+    """Every number in `text`, spelled the ways docs write numbers (raw, rounded, with thousands commas)."""
+    numbers = {float(token.replace(",", "")) for token in re.findall(r"-?\d[\d,]*\.?\d*(?:e-?\d+)?", text)
+               if token.replace(",", "").strip("-.")}
     spelled = set()
     for number in numbers:
         for digits in range(5):
@@ -115,9 +117,47 @@ def recorded_figures(records: dict[str, dict], extra_dirs=(PROJECT_ROOT / "bench
     return spelled
 
 
+def project_figures(records: dict[str, dict]) -> set[str]:
+    """Figures any paragraph may quote: the records', the reference recipes' published ones, pyproject's bounds."""
+    texts = [json.dumps(record) for record in records.values()]
+    for path in (PROJECT_ROOT.parent / "shared" / "RECIPES.md", PROJECT_ROOT / "pyproject.toml"):
+        texts += [path.read_text()] if path.is_file() else []
+    return spellings("\n".join(texts))
+
+
+def cited_text(commit: str, name: str) -> str | None:
+    """The JSON a citation names (at `commit` when given), None when no such result file exists."""
+    paths = [name] if name.startswith("bench/") else [f"bench/results/{name}", f"bench/results/records/{name}"]
+    if not commit:
+        return next(((PROJECT_ROOT / path).read_text() for path in paths if (PROJECT_ROOT / path).is_file()), None)
+    shown = (_git("show", f"{commit}:{path}") for path in paths)
+    return next((result.stdout for result in shown if result.returncode == 0), None)
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+
+
+def paragraph_problems(paragraph: str, allowed: set[str]) -> list[str]:
+    """The paragraph's unrecorded figures and the result files it names that do not exist."""
+    problems, allowed = [], set(allowed)
+    for commit, name in CITATION.findall(paragraph):
+        if commit and _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+            return []  # a clone without that commit (a shallow one) cannot check this paragraph; a full clone does
+        text = cited_text(commit, name)
+        if text is not None:
+            allowed |= spellings(text)
+        elif commit or name.startswith("bench/"):  # a bare name that is no result file is another kind of file
+            problems.append(f"cites {commit + ':' if commit else ''}{name}, which does not exist")
+    prose = _NOT_PROSE.sub(" ", paragraph)
+    problems += [f"figure {token} is in no record this paragraph names" for token in FIGURE.findall(prose)
+                 if token not in allowed and token.replace(",", "") not in allowed and token not in NOT_MEASURED]
+    return problems
+
+
 def check(paths: list[Path] | None = None, records: dict[str, dict] | None = None) -> list[str]:
     records = all_records() if records is None else records
-    figures, problems = recorded_figures(records), []
+    figures, problems = project_figures(records), []
     for path in paths or documents():
         text = path.read_text()
         name = path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
@@ -128,8 +168,8 @@ def check(paths: list[Path] | None = None, records: dict[str, dict] | None = Non
             problems.append(f"{name}: {error.args[0]}")
         prose = _NOT_PROSE.sub(" ", BLOCK.sub(" ", text))
         problems += [f"{name}: placeholder {token!r}" for token in PLACEHOLDER.findall(prose)]
-        problems += [f"{name}: figure {token} has no record" for token in FIGURE.findall(prose)
-                     if token not in figures and token.replace(",", "") not in figures and token not in NOT_MEASURED]
+        for paragraph in re.split(r"\n\s*\n|\n(?=- )", _FENCED.sub(" ", _TABLES.sub(" ", BLOCK.sub(" ", text)))):
+            problems += [f"{name}: {problem}" for problem in paragraph_problems(paragraph, figures)]
     return problems
 
 

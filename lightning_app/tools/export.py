@@ -54,34 +54,33 @@ def export_checkpoint(ckpt_path: str | Path, output_dir: str | Path, overwrite: 
             model.export_pretrained(directory, facts.tokenizer)
         for name in ("tokenizer_config.json", "config.json", "generation_config.json", "special_tokens_map.json"):
             if (directory / name).is_file():
-                portable_json(directory / name)
-        length_within_positions(directory / "tokenizer_config.json", model.model.config)
+                portable_json(directory / name, model.model.config)
         card = model_card(model.model, state, ckpt_path, command)
         (directory / "README.md").write_text(card, encoding="utf-8")
 
     return write_export(Path(output_dir), write)
 
 
-def portable_json(path: Path) -> None:
-    """Drop machine-local keys and local paths from a saved config, and use tokenizer class names 4.x knows."""
+def portable_json(path: Path, network_config) -> None:
+    """Rewrite a saved config once: machine-local keys and local paths dropped, tokenizer class names 4.x knows, and
+    a tokenizer's length capped at the network's positions."""
     settings = json.loads(path.read_text(encoding="utf-8"))
     kept = {key: value for key, value in settings.items()
             if key not in MACHINE_LOCAL_KEYS and not is_local_path(value)}
     if kept.get("tokenizer_class") in PORTABLE_TOKENIZER_CLASSES:
         kept["tokenizer_class"] = PORTABLE_TOKENIZER_CLASSES[kept["tokenizer_class"]]
+    if path.name == "tokenizer_config.json":
+        kept = length_within_positions(kept, network_config)
     path.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def length_within_positions(tokenizer_config: Path, network_config) -> None:
+def length_within_positions(tokenizer_settings: dict, network_config) -> dict:
     """A tokenizer that truncates at 512 in front of a network with fewer position embeddings (a small model trained
     from scratch) makes `pipeline` fail on long inputs: its `model_max_length` becomes the network's."""
     positions = getattr(network_config, "max_position_embeddings", None)
-    if positions is None or not tokenizer_config.is_file():
-        return
-    settings = json.loads(tokenizer_config.read_text(encoding="utf-8"))
-    if settings.get("model_max_length", positions + 1) > positions:
-        settings["model_max_length"] = positions
-        tokenizer_config.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if positions is not None and tokenizer_settings.get("model_max_length", positions + 1) > positions:
+        return {**tokenizer_settings, "model_max_length": positions}
+    return tokenizer_settings
 
 
 @contextmanager
