@@ -53,13 +53,33 @@ def _version(package: str) -> str | None:
 
 def provenance() -> dict:
     """Where and with what a measurement ran: commit, UTC date, machine, package versions."""
-    threads = os.environ.get("OMP_NUM_THREADS")
     return {
         "commit": _commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "gpu": None, "omp_num_threads": threads},
+        "machine": {"cpu": _cpu_name(), "cores": _usable_cores(), "gpu": _gpu_name(),
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "versions": {"python": platform.python_version(), **{name: _version(name) for name in _PACKAGES}},
     }
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a container or `taskset` may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _gpu_name() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
+def machine_line(machine: dict | str) -> str:
+    """A record's machine in one line (older reproduce records hold it as a line already)."""
+    if isinstance(machine, str):
+        return machine
+    threads = machine.get("omp_num_threads")
+    return (f"{machine['cpu']}, {machine['cores']} cores, {machine.get('gpu') or 'no GPU'}"
+            + (f", OMP_NUM_THREADS={threads}" if threads else ""))
 
 
 def write_json_whole(path: Path, data: dict) -> Path:

@@ -54,7 +54,7 @@ def _provenance(record: dict) -> str:
     load = record.get("other_load")
     load = f", other load {load:.0%}" if isinstance(load, (int, float)) else ""
     return (f"Recorded {record['date']} at commit `{record['commit']}` on {machine['cpu']} ({machine['cores']} cores, "
-            f"no GPU), wall {record['wall_s']:.0f} s{load}: `{record['command']}` "
+            f"{machine.get('gpu') or 'no GPU'}), wall {record['wall_s']:.0f} s{load}: `{record['command']}` "
             f"(`bench/results/records/{record['name']}.json`).")
 
 

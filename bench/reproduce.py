@@ -17,10 +17,7 @@ reported on stderr and leaves its last complete record in place.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -28,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.records import provenance as records_provenance
 from bench.records import write_json_whole
 from bench.reproduce_recipes import RECIPES
 from bench.reproduce_render import render
@@ -49,20 +47,10 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 
 
 def provenance() -> dict:
-    """Commit, date, machine and library versions of this run."""
-    import lightning
-    import torch
-    import transformers
-
+    """`bench.records.provenance()` with the full commit: `stale` compares a record's code with it by `git diff`."""
     commit = _git("rev-parse", "HEAD").stdout.strip()
     dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE).stdout.strip()
-    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
-    return {"commit": commit + ("+local changes" if dirty else ""),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()} {len(os.sched_getaffinity(0))} CPU cores{gpu}, OMP_NUM_THREADS="
-                       f"{os.environ.get('OMP_NUM_THREADS', 'unset')}",
-            "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                         "lightning": lightning.__version__, "transformers": transformers.__version__}}
+    return {**records_provenance(), "commit": commit + ("+local changes" if dirty else "")}
 
 
 def bench_scripts_run(commands: list[str]) -> set[str]:
