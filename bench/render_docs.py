@@ -38,10 +38,10 @@ NOT_MEASURED = {
 # Code (fenced, indented or in backticks), comments, link targets, and the tables other renderers own
 # (`<!-- NAME:start|begin ... -->` ... `<!-- NAME:end -->`: bench/render_tables.py's, bench/reproduce_render.py's)
 # are not prose.
-_FENCED = re.compile(r"```.*?```", re.S)  # removed before paragraphs are cut: a fence may hold blank lines
 _TABLES = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->", re.S)
-_NOT_PROSE = re.compile(r"<!-- ([\w-]+):(?:start|begin)\b.*?<!-- \1:end -->|```.*?```|^(?: {4}|\t).*?$"
-                        r"|`[^`\n]*`|<!--.*?-->|\]\([^)]*\)", re.S | re.M)
+_FENCED = re.compile(r"```.*?```", re.S)  # removed before paragraphs are cut: a fence may hold blank lines
+_NOT_PROSE = re.compile(_TABLES.pattern + "|" + _FENCED.pattern + r"|^(?: {4}|\t).*?$|`[^`\n]*`|<!--.*?-->|\]\([^)]*\)",
+                        re.S | re.M)
 
 
 def documents() -> list[Path]:
@@ -166,9 +166,10 @@ def check(paths: list[Path] | None = None, records: dict[str, dict] | None = Non
                 problems.append(f"{name}: rendered blocks are stale; run python -m bench.render_docs")
         except (KeyError, ValueError) as error:
             problems.append(f"{name}: {error.args[0]}")
-        prose = _NOT_PROSE.sub(" ", BLOCK.sub(" ", text))
+        outside_blocks = BLOCK.sub(" ", text)
+        prose = _NOT_PROSE.sub(" ", outside_blocks)
         problems += [f"{name}: placeholder {token!r}" for token in PLACEHOLDER.findall(prose)]
-        for paragraph in re.split(r"\n\s*\n|\n(?=- )", _FENCED.sub(" ", _TABLES.sub(" ", BLOCK.sub(" ", text)))):
+        for paragraph in re.split(r"\n\s*\n|\n(?=- )", _FENCED.sub(" ", _TABLES.sub(" ", outside_blocks))):
             problems += [f"{name}: {problem}" for problem in paragraph_problems(paragraph, figures)]
     return problems
 
