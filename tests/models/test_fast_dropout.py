@@ -123,6 +123,14 @@ def test_attention_equals_a_reference_with_the_same_mask_and_its_gradients():
         torch.testing.assert_close(got, want)
 
 
+def test_attention_at_p_one_drops_everything_and_keeps_the_graph():
+    q, k, v = (torch.randn(1, 2, 4, 3, requires_grad=True) for _ in range(3))
+    out = _attention_with_fast_dropout(q, k, v, None, 0.5, 1.0, causal=False)  # k = 0: no 1 / (1 - p) to scale by
+    assert torch.equal(out, torch.zeros(1, 4, 2, 3))
+    out.sum().backward()
+    assert torch.equal(v.grad, torch.zeros_like(v))
+
+
 def test_causal_attention_sees_no_future():
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, 2, 6, 4) for _ in range(3))
