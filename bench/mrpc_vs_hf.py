@@ -18,6 +18,8 @@ options (both orders, head lr, ...). The peer runs in its fastest correct settin
 Quality and time over `--seeds` (default 3): per seed, ours and the peer run one after the other (interleaved, as
 this machine's speed drifts), and the JSON line holds every run and, per side, mean and sample sd of dev accuracy,
 dev F1 and wall seconds; `speedup` = the peer's mean wall time / ours, `f1_at_least_peer` compares the means.
+`ours_matmul_floor_s`: our run's matmul FLOPs at this machine's peak matmul rate, the least time the same training
+can take (one more run of ours, untimed).
 """
 
 from __future__ import annotations
@@ -40,22 +42,23 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mrpc"
 
 
+def ours_command(args, workdir: Path, seed: int) -> list[str]:
+    return [sys.executable, str(ROOT / "main.py"), "fit", "--config", str(ROOT / "configs" / "mrpc_minilm.yaml"),
+            "--seed_everything", str(seed), "--trainer.max_epochs", str(args.epochs), "--trainer.logger.init_args"
+            ".save_dir", str(workdir), "--trainer.enable_progress_bar", "false", "--trainer.precision", args.precision,
+            "--model.learning_rate", str(args.lr), "--model.head_learning_rate", "null", "--model.layer_decay", "1.0",
+            "--model.weight_decay", str(args.weight_decay), "--model.warmup_ratio", str(args.warmup_ratio),
+            "--model.average_both_orders", "false", "--data.both_orders", "false", "--data.batch_size",
+            str(args.batch_size), "--data.max_seq_length", str(args.max_length), "--data.seed", str(seed),
+            *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else []),
+            *like_the_peer(args)]
+
+
 def run_ours(args, workdir: Path, seed: int) -> dict:
-    command = [sys.executable, str(ROOT / "main.py"), "fit", "--config", str(ROOT / "configs" / "mrpc_minilm.yaml"),
-               "--seed_everything", str(seed), "--trainer.max_epochs", str(args.epochs),
-               "--trainer.logger.init_args.save_dir", str(workdir), "--trainer.enable_progress_bar", "false",
-               "--model.learning_rate", str(args.lr), "--model.head_learning_rate", "null",
-               "--model.layer_decay", "1.0", "--model.weight_decay", str(args.weight_decay),
-               "--model.warmup_ratio", str(args.warmup_ratio), "--model.average_both_orders", "false",
-               "--data.both_orders", "false", "--data.batch_size", str(args.batch_size),
-               "--data.max_seq_length", str(args.max_length), "--data.seed", str(seed),
-               "--trainer.precision", args.precision,
-               *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else []),
-               *like_the_peer(args)]
     env = {**os.environ, "LBT_CACHE_DIR": str(workdir / "cache")}  # cold cache: tokenization is timed too
     started = time.perf_counter()
     with ChildLoad() as load:
-        subprocess.run(command, check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
+        subprocess.run(ours_command(args, workdir, seed), check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - started
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -63,6 +66,23 @@ def run_ours(args, workdir: Path, seed: int) -> dict:
     last = {tag: events.Scalars(tag)[-1].value for tag in ("val/accuracy", "val/f1")}
     return {"seed": seed, "dev_accuracy": round(last["val/accuracy"], 4), "dev_f1": round(last["val/f1"], 4),
             "wall_s": round(wall, 1), "other_load": load.other_load}
+
+
+def ours_matmul_floor(args, workdir: Path) -> dict:
+    """Our run's matmul FLOPs (first seed; one epoch counted by `bench/flop_count.py`, untimed, times the epochs,
+    which train on the same pairs) and their seconds at this machine's peak matmul rate in the run's precision."""
+    import torch
+    from mlm_throughput import matmul_flops_per_s
+
+    counter = {"class_path": "flop_count.TrainingFlops", "init_args": {"out": str(workdir / "flops.json")}}
+    command = [*ours_command(args, workdir, args.seeds[0]), "--trainer.max_epochs", "1", "--trainer.limit_val_batches",
+               "0", "--trainer.callbacks", json.dumps([counter])]
+    env = {**os.environ, "LBT_CACHE_DIR": str(workdir / "cache"), "PYTHONPATH": str(ROOT / "bench")}  # the counter
+    subprocess.run(command, check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
+    flops = json.loads((workdir / "flops.json").read_text())["flops"] * args.epochs
+    dtype = torch.bfloat16 if args.precision.startswith("bf16") else torch.float32
+    peak = round(matmul_flops_per_s("cpu", dtype=dtype))
+    return {"ours_matmul_flops": flops, "matmul_peak_flops_per_s": peak, "ours_matmul_floor_s": round(flops / peak, 1)}
 
 
 def like_the_peer(args) -> list[str]:
@@ -215,12 +235,13 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.peer_child:
         return peer_main(args, Path(args.peer_child))
-    recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay",
-                                            "warmup_ratio", "seeds", "precision", "peer_padding",
-                                            "peer_group_by_length", "max_steps", "ours_as_configured")}
+    recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay", "warmup_ratio",
+                                            "seeds", "precision", "peer_padding", "peer_group_by_length",
+                                            "max_steps", "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
         out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", "smoke": args.smoke, **recipe,
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, **compare_over_seeds(args, Path(tmp)),
+               **(ours_matmul_floor(args, _fresh(Path(tmp) / "flops")) if args.which != "peer" else {}),
                **provenance()}
         print(json.dumps(out), flush=True)
 

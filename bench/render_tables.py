@@ -45,8 +45,10 @@ def _pm(summary: dict, key: str, digits: int = 3) -> str:
 
 def _mrpc_measured(run: dict) -> str:
     ours, peer, epochs = run["ours"]["summary"], run["hf_trainer"]["summary"], run.get("epochs", 3)
+    floor = f"; our matmuls alone at the machine's peak: {run['ours_matmul_floor_s']:.0f} s" \
+        if "ours_matmul_floor_s" in run else ""
     return (f"F1 {_pm(ours, 'dev_f1')} vs {_pm(peer, 'dev_f1')}, wall {_pm(ours, 'wall_s', 0)} s vs "
-            f"{_pm(peer, 'wall_s', 0)} s ({ours['runs']} seeds, {epochs} epoch{'s' * (epochs != 1)})")
+            f"{_pm(peer, 'wall_s', 0)} s ({ours['runs']} seeds, {epochs} epoch{'s' * (epochs != 1)}){floor}")
 
 
 def _made(record: dict | None) -> str:

@@ -1,5 +1,5 @@
 """bench/mrpc_vs_hf.py end to end in its bf16 setting (the reference row `--precision bf16-mixed`): both sides train
-under autocast and evaluate, and the JSON line carries each side's run."""
+under autocast and evaluate, and the JSON line carries each side's run and our run's matmul floor."""
 
 from __future__ import annotations
 
@@ -26,3 +26,7 @@ def test_the_bf16_smoke_run_trains_and_evaluates_both_sides(tmp_path):
         (run,) = line[side]["seeds"]
         assert 0.0 <= run["dev_accuracy"] <= 1.0 and 0.0 <= run["dev_f1"] <= 1.0 and run["wall_s"] > 0
     assert math.isfinite(line["speedup"]) and line["speedup"] > 0
+    # the matmul floor: our run's matmul FLOPs (3 steps of batch 32) at the machine's bf16 matmul rate
+    assert line["ours_matmul_flops"] > 3 * 1e9 and line["matmul_peak_flops_per_s"] > 0
+    assert line["ours_matmul_floor_s"] == round(line["ours_matmul_flops"] / line["matmul_peak_flops_per_s"], 1)
+    assert line["ours_matmul_floor_s"] < line["ours"]["summary"]["wall_s_mean"]
