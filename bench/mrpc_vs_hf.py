@@ -18,8 +18,7 @@ options (both orders, head lr, ...). The peer runs in its fastest correct settin
 Quality and time over `--seeds` (default 3): per seed, ours and the peer run one after the other (interleaved, as
 this machine's speed drifts), and the JSON line holds every run and, per side, mean and sample sd of dev accuracy,
 dev F1 and wall seconds; `speedup` = the peer's mean wall time / ours, `f1_at_least_peer` compares the means.
-`ours_matmul_floor_s`: our run's matmul FLOPs at this machine's peak matmul rate, the least time the same training
-can take (one more run of ours, untimed).
+`ours_matmul_floor_s`: the seconds of our matmul FLOPs at this machine's peak matmul rate (one more run, untimed).
 """
 
 from __future__ import annotations
@@ -44,12 +43,13 @@ DATA = ROOT.parent / "shared" / "data" / "mrpc"
 
 def ours_command(args, workdir: Path, seed: int) -> list[str]:
     return [sys.executable, str(ROOT / "main.py"), "fit", "--config", str(ROOT / "configs" / "mrpc_minilm.yaml"),
-            "--seed_everything", str(seed), "--trainer.max_epochs", str(args.epochs), "--trainer.logger.init_args"
-            ".save_dir", str(workdir), "--trainer.enable_progress_bar", "false", "--trainer.precision", args.precision,
-            "--model.learning_rate", str(args.lr), "--model.head_learning_rate", "null", "--model.layer_decay", "1.0",
-            "--model.weight_decay", str(args.weight_decay), "--model.warmup_ratio", str(args.warmup_ratio),
-            "--model.average_both_orders", "false", "--data.both_orders", "false", "--data.batch_size",
-            str(args.batch_size), "--data.max_seq_length", str(args.max_length), "--data.seed", str(seed),
+            "--seed_everything", str(seed), "--trainer.max_epochs", str(args.epochs),
+            "--trainer.logger.init_args.save_dir", str(workdir), "--trainer.enable_progress_bar", "false",
+            "--trainer.precision", args.precision, "--model.learning_rate", str(args.lr),
+            "--model.head_learning_rate", "null", "--model.layer_decay", "1.0", "--model.weight_decay",
+            str(args.weight_decay), "--model.warmup_ratio", str(args.warmup_ratio), "--model.average_both_orders",
+            "false", "--data.both_orders", "false", "--data.batch_size", str(args.batch_size),
+            "--data.max_seq_length", str(args.max_length), "--data.seed", str(seed),
             *(["--trainer.limit_train_batches", str(args.max_steps)] if args.max_steps > 0 else []),
             *like_the_peer(args)]
 
@@ -235,9 +235,9 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.peer_child:
         return peer_main(args, Path(args.peer_child))
-    recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay", "warmup_ratio",
-                                            "seeds", "precision", "peer_padding", "peer_group_by_length",
-                                            "max_steps", "ours_as_configured")}
+    recipe = {k: getattr(args, k) for k in ("epochs", "lr", "batch_size", "max_length", "weight_decay",
+                                            "warmup_ratio", "seeds", "precision", "peer_padding",
+                                            "peer_group_by_length", "max_steps", "ours_as_configured")}
     with tempfile.TemporaryDirectory(prefix="mrpc_bench_") as tmp:
         out = {"bench": "mrpc_vs_hf", "model": "all-MiniLM-L6-v2", "smoke": args.smoke, **recipe,
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None, **compare_over_seeds(args, Path(tmp)),
