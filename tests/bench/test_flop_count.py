@@ -1,4 +1,4 @@
-"""`bench/flop_count.py`: the matmul FLOPs of every training step, forward and backward, as a bench's floor counts them."""
+"""`bench/flop_count.py`: the matmul FLOPs of every training step, forward and backward."""
 
 from __future__ import annotations
 
