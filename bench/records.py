@@ -33,6 +33,11 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def git(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
+    """`git ARGS` in `cwd` (the project), its output captured: the caller reads the return code."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+
+
 def _commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,

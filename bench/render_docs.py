@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 from pathlib import Path
 
-from bench.records import PROJECT_ROOT, RECORDS_DIR, all_records
+from bench.records import PROJECT_ROOT, RECORDS_DIR, all_records, git
 
 BLOCK = re.compile(r"(<!-- render: (\w+) ([\w.-]+)(?: ([^>]*?))? -->\n)(.*?)(<!-- /render -->)", re.S)
 PLACEHOLDER = re.compile(r"\b(?:[A-Z]{3,}_[A-Z_]{3,}|TODO|TBD|FIXME|XXX)\b")
@@ -130,19 +129,15 @@ def cited_text(commit: str, name: str) -> str | None:
     paths = [name] if name.startswith("bench/") else [f"bench/results/{name}", f"bench/results/records/{name}"]
     if not commit:
         return next(((PROJECT_ROOT / path).read_text() for path in paths if (PROJECT_ROOT / path).is_file()), None)
-    shown = (_git("show", f"{commit}:{path}") for path in paths)
+    shown = (git("show", f"{commit}:{path}") for path in paths)
     return next((result.stdout for result in shown if result.returncode == 0), None)
-
-
-def _git(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
 
 
 def paragraph_problems(paragraph: str, allowed: set[str]) -> list[str]:
     """The paragraph's unrecorded figures and the result files it names that do not exist."""
     problems, allowed = [], set(allowed)
     for commit, name in CITATION.findall(paragraph):
-        if commit and _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        if commit and git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
             return []  # a clone without that commit (a shallow one) cannot check this paragraph; a full clone does
         text = cited_text(commit, name)
         if text is not None:

@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.records import git, write_json_whole
 from bench.records import provenance as records_provenance
-from bench.records import write_json_whole
 from bench.reproduce_recipes import RECIPES
 from bench.reproduce_render import render
 from bench.reproduce_runs import ROOT, Budget
@@ -42,14 +41,10 @@ NOT_CODE = [":(exclude)docs", ":(exclude)bench/results", ":(exclude)tests", ":(e
 REPRODUCER = [":(exclude)bench/reproduce*.py"]
 
 
-def _git(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-
-
 def provenance() -> dict:
     """`bench.records.provenance()` with the full commit: `stale` compares a record's code with it by `git diff`."""
-    commit = _git("rev-parse", "HEAD").stdout.strip()
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE).stdout.strip()
+    commit = git("rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE, cwd=ROOT).stdout.strip()
     return {**records_provenance(), "commit": commit + ("+local changes" if dirty else "")}
 
 
@@ -74,7 +69,7 @@ def stale_reason(part: dict, smoke: bool) -> str | None:
         return "made with the other budget (--smoke)"
     if commit.endswith("+local changes"):
         return f"made from uncommitted changes on {commit[:7]}"
-    changed = _git("diff", "--name-only", commit, "--", ".", *NOT_CODE, *REPRODUCER)
+    changed = git("diff", "--name-only", commit, "--", ".", *NOT_CODE, *REPRODUCER, cwd=ROOT)
     if changed.returncode != 0:
         return f"commit {commit[:7]} is not in this clone"
     files = changed.stdout.split()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 import json
 import shlex
-import subprocess
 
 import pytest
 from cli_helpers import PROJECT_ROOT, printed_config
 
-from bench.records import all_records
+from bench.records import all_records, git
 from bench.render_docs import check, render
 
 RECORD = {"name": "demo", "command": "python main.py fit --config configs/custom_mlm.yaml", "wall_s": 12.0,
@@ -52,8 +51,7 @@ def test_a_ratio_is_a_figure_and_a_missing_result_file_is_named(tmp_path):
                                          f"{page}: figure 7.77 is in no record this paragraph names"]
 
 
-@pytest.mark.skipif(subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=PROJECT_ROOT,
-                                   capture_output=True, text=True).stdout.strip() != "false",
+@pytest.mark.skipif(git("rev-parse", "--is-shallow-repository").stdout.strip() != "false",
                     reason="needs the git history: a shallow clone leaves paragraphs citing a commit unchecked")
 def test_an_earlier_result_is_read_at_the_commit_the_paragraph_names(tmp_path):
     """49.48 samples/s was the 2x1 DDP median of the run recorded at 54a03aa; 21fdc85's file holds another run."""
